@@ -1,0 +1,130 @@
+"""``CloudAgent``: the execution engine of one process — every environment it serves, one audit log,
+and one executor (with its connection pools) per task type and environment, created on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from executors._audit import AuditEvent, AuditLog, AuditRecord, open_audit_log
+from executors._base import Executor, OutputSink, new_task_id
+from executors._config import Environment, EnvironmentCatalog
+from executors._errors import AuditUnavailable, CloudAgentError, ConfigurationError, InvalidTask
+from executors._redaction import redact_text, redact_value
+from executors._registry import executor_class
+from executors._settings import AgentSettings
+from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
+
+
+class CloudAgent:
+    """Runs tasks for the environments it serves.
+
+    Args:
+        catalog: every configured environment.
+        audit: where every task is recorded.
+        serves: the environments this process may run tasks for (a worker placed in ``prod``
+            serves ``prod`` only); ``None`` for all of them (the embedded, one-machine default).
+    """
+
+    def __init__(self, catalog: EnvironmentCatalog, audit: AuditLog, *, serves: Iterable[str] | None = None):
+        self.catalog = catalog
+        self.audit = audit
+        self.serves = frozenset(serves) if serves is not None else None
+        self._executors: dict[tuple[str, str], Executor] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: AgentSettings | None = None, *, serves: Iterable[str] | None = None) -> CloudAgent:
+        settings = settings or AgentSettings()
+        catalog = EnvironmentCatalog.load(settings.resolved_config_dir(), settings.default_agent)
+        return cls(catalog, open_audit_log(settings.resolved_audit_url()), serves=serves)
+
+    def environment_of(self, agent_id: str | None) -> Environment:
+        environment = self.catalog.environment_of(agent_id)
+        if self.serves is not None and environment.name not in self.serves:
+            raise ConfigurationError(
+                f"agent {agent_id!r} belongs to environment {environment.name!r}, which this process "
+                f"does not serve (it serves: {', '.join(sorted(self.serves))})"
+            )
+        return environment
+
+    def executor(self, task_type: str, environment: Environment) -> Executor:
+        key = (task_type, environment.name)
+        with self._lock:
+            executor = self._executors.get(key)
+            if executor is None:
+                executor = executor_class(task_type)(environment, self.audit)
+                self._executors[key] = executor
+            return executor
+
+    def run(
+        self,
+        task: TaskSpec | Mapping[str, Any],
+        *,
+        actor: str = "anonymous",
+        task_id: str | None = None,
+        on_output: OutputSink | None = None,
+    ) -> TaskResult:
+        """Run one task; always returns a result (``failed`` with a clear error when it cannot run)."""
+        task_id = task_id or new_task_id()
+        try:
+            spec = task if isinstance(task, TaskSpec) else TaskSpec.parse(task)
+            environment = self.environment_of(spec.agent_id)
+            executor = self.executor(spec.type, environment)
+        except (InvalidTask, ConfigurationError) as exc:
+            return self._rejected(task, task_id, actor, exc)
+        return executor.execute(spec, actor=actor, task_id=task_id, on_output=on_output)
+
+    def _rejected(
+        self, task: TaskSpec | Mapping[str, Any], task_id: str, actor: str, exc: CloudAgentError
+    ) -> TaskResult:
+        raw = task.model_dump() if isinstance(task, TaskSpec) else dict(task) if isinstance(task, Mapping) else {}
+        now = datetime.now(UTC)
+        task_type = raw.get("type") if isinstance(raw.get("type"), str) else "unknown"
+        agent_id = raw.get("agent_id") if isinstance(raw.get("agent_id"), str) else None
+        result = TaskResult(
+            id=task_id,
+            agent_id=agent_id,
+            type=task_type,
+            status=TaskStatus.FAILED,
+            error=ErrorInfo(code=exc.code, message=redact_text(str(exc))),
+            started_at=now,
+            finished_at=now,
+            duration_ms=0.0,
+        )
+        command = raw.get("command")
+        params = raw.get("params")
+        try:
+            self.audit.append(
+                AuditRecord(
+                    event=AuditEvent.REJECTED,
+                    task_id=task_id,
+                    actor=actor,
+                    agent_id=agent_id,
+                    task_type=task_type,
+                    command=redact_text(command) if isinstance(command, str) else "",
+                    params=redact_value(params) if isinstance(params, dict) else {},
+                    status=result.status.value,
+                    error_code=exc.code,
+                    message=result.error.message if result.error else None,
+                )
+            )
+        except AuditUnavailable:
+            result.notes.append("the audit record of this rejection could not be written")
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            executors, self._executors = list(self._executors.values()), {}
+        for executor in executors:
+            executor.close()
+        self.audit.close()
+
+    def __enter__(self) -> CloudAgent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,65 @@
+"""A small pool of idle connections, so a task does not pay for a new TCP and auth handshake."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+C = TypeVar("C")
+
+
+@dataclass
+class Lease(Generic[C]):
+    connection: C
+    reusable: bool = True
+
+    def discard(self) -> None:
+        """Do not return this connection to the pool (it is broken or in an unknown state)."""
+        self.reusable = False
+
+
+class ConnectionPool(Generic[C]):
+    """Last-in-first-out idle connections; at most ``max_idle`` kept, any number lent out."""
+
+    def __init__(self, connect: Callable[[], C], close: Callable[[C], None], max_idle: int = 4):
+        self._connect = connect
+        self._close = close
+        self._max_idle = max_idle
+        self._idle: list[C] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def lease(self) -> Iterator[Lease[C]]:
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        lease = Lease(connection if connection is not None else self._connect())
+        try:
+            yield lease
+        except BaseException:
+            lease.discard()
+            raise
+        finally:
+            self._give_back(lease)
+
+    def _give_back(self, lease: Lease[C]) -> None:
+        if lease.reusable:
+            with self._lock:
+                if len(self._idle) < self._max_idle:
+                    self._idle.append(lease.connection)
+                    return
+        self._quietly_close(lease.connection)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            self._quietly_close(connection)
+
+    def _quietly_close(self, connection: C) -> None:
+        try:
+            self._close(connection)
+        except Exception:  # closing a dead connection may fail; nothing to do about it
+            pass

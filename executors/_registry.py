@@ -1,0 +1,51 @@
+"""Executor plug-ins by task type: the built-in ones, and any a package registers.
+
+A package adds a type with an entry point in the ``cloud_agent.executors`` group::
+
+    [project.entry-points."cloud_agent.executors"]
+    mytype = "mypackage.executor:MyExecutor"
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+
+from executors._base import Executor
+from executors._errors import ConfigurationError, UnknownExecutorType
+
+ENTRY_POINT_GROUP = "cloud_agent.executors"
+BUILT_IN = {
+    "shell": "executors.shell:ShellExecutor",
+    "postgres": "executors.postgres:PostgresExecutor",
+    "mysql": "executors.mysql:MySQLExecutor",
+    "redis": "executors.redis:RedisExecutor",
+    "api": "executors.api:ApiExecutor",
+}
+
+
+@cache
+def executor_types() -> dict[str, str]:
+    """``{task type: "module:Class"}`` for every type this installation can run."""
+    found = dict(BUILT_IN)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found[entry.name] = entry.value
+    return dict(sorted(found.items()))
+
+
+def executor_class(task_type: str) -> type[Executor]:
+    """The executor class for ``task_type``; an unknown type lists the known ones."""
+    target = executor_types().get(task_type)
+    if target is None:
+        raise UnknownExecutorType(
+            f"unknown task type {task_type!r}; known types: {', '.join(executor_types())}"
+        )
+    module_name, _, class_name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"the {task_type} executor ({target}) cannot be loaded: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise ConfigurationError(f"{target} is not an Executor")
+    return cls

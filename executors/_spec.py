@@ -1,0 +1,158 @@
+"""The task contract of the spec: what a caller asks for and what it gets back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from executors._errors import InvalidTask
+
+#: Upper bound on any task's timeout, whatever an environment allows (one day).
+MAX_TIMEOUT_SECONDS = 86_400.0
+#: Commands longer than this are refused: a diagnostic command is not a payload.
+MAX_COMMAND_CHARS = 100_000
+
+
+class RiskClass(StrEnum):
+    """How much a task may change the world. Ordered: read < write < destructive."""
+
+    READ = "read"
+    WRITE = "write"
+    DESTRUCTIVE = "destructive"
+
+    @property
+    def rank(self) -> int:
+        return _RISK_ORDER[self]
+
+    @classmethod
+    def highest(cls, risks: Iterable[RiskClass]) -> RiskClass:
+        """The riskiest of ``risks`` (``read`` when there are none)."""
+        return max(risks, key=lambda risk: risk.rank, default=cls.READ)
+
+
+_RISK_ORDER = {RiskClass.READ: 0, RiskClass.WRITE: 1, RiskClass.DESTRUCTIVE: 2}
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    DENIED = "denied"
+    APPROVAL_REQUIRED = "approval_required"
+    #: The process running the task died (worker killed, gateway restarted mid-task).
+    CRASHED = "crashed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (TaskStatus.PENDING, TaskStatus.RUNNING)
+
+
+class Approval(BaseModel):
+    """Who allowed a ``write`` or ``destructive`` task to run, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved_by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    approved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class TaskSpec(BaseModel):
+    """A task as the spec writes it: ``{agent_id, type, command, params, sync, timeout}``.
+
+    ``agent_id`` may be omitted (most of the spec's examples do): the configured default agent
+    runs it. ``approval`` is ours: a ``write``/``destructive`` task runs only when it carries one.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=200)
+    type: str = Field(min_length=1, max_length=64)
+    command: str = Field(default="", max_length=MAX_COMMAND_CHARS)
+    params: dict[str, Any] = Field(default_factory=dict)
+    sync: bool = True
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    approval: Approval | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("command contains a NUL byte")
+        return value
+
+    @classmethod
+    def parse(cls, data: Any) -> TaskSpec:
+        """Validate a task from JSON-like data, raising ``InvalidTask`` with one clear line."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidTask(describe_validation_error(exc)) from exc
+
+    def describe(self) -> str:
+        """A short human name for the task, e.g. ``shell: df -h`` (used for runs and logs)."""
+        what = self.command.strip().splitlines()[0] if self.command.strip() else ""
+        if not what:
+            what = str(self.params.get("operation") or self.params.get("url") or "")
+        if len(what) > 60:
+            what = what[:57] + "..."
+        return f"{self.type}: {what}" if what else self.type
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, ``field: message``, joined with ``; ``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "task"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
+
+
+class ErrorInfo(BaseModel):
+    """Why a task did not succeed: a stable ``code`` and a message meant for a person."""
+
+    code: str
+    message: str
+
+
+class TaskResult(BaseModel):
+    """The outcome of one task. Always returned, never raised."""
+
+    id: str = Field(default_factory=lambda: f"task-{uuid.uuid4().hex[:16]}")
+    agent_id: str | None = None
+    environment: str | None = None
+    type: str
+    status: TaskStatus
+    risk: RiskClass | None = None
+    exit_code: int | None = None
+    #: Text output: a shell's stdout, the table text of a kubectl command, a Redis reply.
+    output: str | None = None
+    stderr: str | None = None
+    #: Structured output: SQL result sets, a parsed INFO, an HTTP response, search hits.
+    data: Any = None
+    truncated: bool = False
+    #: The size before truncation, in bytes of text output (``None`` when nothing was cut).
+    original_bytes: int | None = None
+    #: The number of rows before truncation (``None`` when no rows were cut).
+    original_rows: int | None = None
+    error: ErrorInfo | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    #: What ran, as a person would name it: ``postgres: SELECT pid ... @local``.
+    invocation: str = ""
+    output_digest: str | None = None
+    approved_by: str | None = None
+    #: Things the caller should know that are not errors (a timeout capped by the environment).
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TaskStatus.SUCCEEDED

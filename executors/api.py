@@ -1,0 +1,179 @@
+"""``api``: one HTTP request through httpx, as the spec writes it::
+
+    {"type": "api", "params": {"method": "GET", "url": "http://localhost:8080/health",
+                               "headers": {"Authorization": "Bearer xxx"}}}
+
+``params`` may also carry ``body`` (sent as JSON unless it is a string), ``query``, ``expect_status``
+(the statuses that count as success; default: below 400), ``follow_redirects`` (default false; each
+hop is checked against the metadata-endpoint guard) and ``connection``: a named connection gives a
+``base_url`` for relative URLs, default ``headers`` (where tokens live, from the environment) and
+``verify``. The response body is read up to the output limit and the rest counted; JSON bodies are
+returned decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from executors._base import Executor, RunContext
+from executors._errors import BackendUnavailable, InvalidTask, PermissionDenied, TaskTimedOut, UnknownConnection
+from executors._policy import Assessment
+from executors._policy.http import check_url
+from executors._redaction import MASK
+from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
+
+_SENSITIVE_RESPONSE_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "www-authenticate"})
+_STATUS_ERRORS = {401: "auth_failed", 403: "forbidden", 404: "not_found"}
+
+
+class ApiParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(default="GET", pattern=r"^[A-Za-z]+$", max_length=16)
+    url: str = Field(min_length=1, max_length=8192)
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    body: Any = None
+    expect_status: list[int] | None = None
+    follow_redirects: bool = False
+    connection: str | None = None
+
+
+class ApiExecutor(Executor):
+    type = "api"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._clients: dict[str, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
+
+    def validate(self, spec: TaskSpec) -> None:
+        _api_params(spec)
+
+    def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
+        params = _api_params(spec)
+        client = self._client(params.connection)
+        request_kwargs: dict[str, Any] = {"headers": params.headers, "params": params.query or None}
+        if params.body is not None:
+            if isinstance(params.body, str):
+                request_kwargs["content"] = params.body.encode()
+            else:
+                request_kwargs["json"] = params.body
+        try:
+            request = client.build_request(params.method.upper(), params.url, timeout=_timeout(ctx), **request_kwargs)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+            raise InvalidTask(f"cannot build the request for {params.url!r}: {exc}") from exc
+        self._guard(request.url)
+        try:
+            response = client.send(request, stream=True, follow_redirects=False)
+            hops = 0
+            while params.follow_redirects and response.is_redirect and response.next_request and hops < 10:
+                response.close()
+                self._guard(response.next_request.url)
+                response = client.send(response.next_request, stream=True, follow_redirects=False)
+                hops += 1
+            body, total, cut = _read_body(response, ctx)
+        except httpx.TimeoutException as exc:
+            raise TaskTimedOut(f"{params.method.upper()} {request.url} did not answer within {ctx.timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"cannot reach {request.url.host}:{request.url.port or ''}: {exc}") from exc
+
+        data = {
+            "status_code": response.status_code,
+            "reason": response.reason_phrase,
+            "url": str(response.url),
+            "headers": {
+                name: (MASK if name.lower() in _SENSITIVE_RESPONSE_HEADERS else value)
+                for name, value in response.headers.items()
+            },
+            "body": _decode_body(body, response.headers.get("content-type", "")),
+            "elapsed_ms": round(response.elapsed.total_seconds() * 1000, 3),
+        }
+        result = ctx.result(data=data, truncated=cut, original_bytes=total if cut else None)
+        expected = params.expect_status
+        ok = response.status_code in expected if expected else response.status_code < 400
+        if not ok:
+            result.status = TaskStatus.FAILED
+            code = _STATUS_ERRORS.get(response.status_code, "http_error")
+            result.error = ErrorInfo(code=code, message=f"HTTP {response.status_code} {response.reason_phrase} from {response.url}")
+        return result
+
+    def _guard(self, url: httpx.URL) -> None:
+        assessment = Assessment()
+        config = self.environment.policy
+        check_url(str(url), assessment, allow_hosts=config.http_allow_hosts, deny_hosts=config.http_deny_hosts)
+        lifted = set(config.lift)
+        for denial in assessment.denials:
+            if denial.rule not in lifted:
+                raise PermissionDenied(f"{denial.reason} [rule {denial.rule}]")
+
+    def _client(self, name: str | None) -> httpx.Client:
+        key = name or ""
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is not None:
+                return client
+            settings: dict[str, Any] = {}
+            try:
+                settings = dict(self.environment.connection("api", name).settings)
+            except UnknownConnection:
+                if name is not None:
+                    raise
+            client = httpx.Client(
+                base_url=settings.get("base_url", ""),
+                headers=settings.get("headers") or {},
+                verify=settings.get("verify", True),
+                trust_env=False,
+            )
+            self._clients[key] = client
+            return client
+
+    def close(self) -> None:
+        with self._clients_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+def _api_params(spec: TaskSpec) -> ApiParams:
+    """The request of an api task; a bare URL in ``command`` stands for ``params.url``."""
+    if "url" not in spec.params and spec.command.strip():
+        spec = spec.model_copy(update={"params": {**spec.params, "url": spec.command.strip()}})
+    return Executor.params(ApiParams, spec)
+
+
+def _timeout(ctx: RunContext) -> httpx.Timeout:
+    remaining = max(ctx.remaining(), 0.001)
+    return httpx.Timeout(remaining, connect=min(remaining, 10.0))
+
+
+def _read_body(response: httpx.Response, ctx: RunContext) -> tuple[bytes, int, bool]:
+    """Up to the output limit of the body; the rest is read and counted, until the deadline."""
+    limit = ctx.limits.max_output_bytes
+    kept = bytearray()
+    total = 0
+    try:
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if len(kept) < limit:
+                kept.extend(chunk[: limit - len(kept)])
+            ctx.check_deadline()
+    finally:
+        response.close()
+    return bytes(kept), total, total > len(kept)
+
+
+def _decode_body(body: bytes, content_type: str) -> Any:
+    text = body.decode("utf-8", errors="replace")
+    if "json" in content_type.lower():
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+

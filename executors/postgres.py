@@ -1,0 +1,190 @@
+"""``postgres``: SQL on PostgreSQL through psycopg 3.
+
+Each statement of the command runs in turn inside one transaction — ``READ ONLY`` for ``read``
+tasks, rolled back at the end, so the server itself refuses writes the policy did not see — with
+``statement_timeout`` set from the task's remaining time and a client-side cancel as a backstop.
+Row-returning SELECTs stream through a server-side cursor: at most ``max_rows`` come to the agent
+and the rest are counted on the server (``MOVE FORWARD ALL``), never loaded.
+
+Connection settings (``deployments/<env>/connections.yaml``, type ``postgres``): ``dsn`` or
+``host``, ``port``, ``dbname``, ``user``, ``password``, ``sslmode``, ``connect_timeout``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from executors._base import Executor, RunContext
+from executors._config import Connection
+from executors._errors import (
+    AuthenticationFailed,
+    BackendUnavailable,
+    ExecutorError,
+    NotFound,
+    PermissionDenied,
+    QueryFailed,
+    TaskTimedOut,
+)
+from executors._pool import ConnectionPool
+from executors._spec import TaskResult, TaskSpec
+from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
+
+_CONNECTION_KEYS = ("host", "port", "dbname", "user", "password", "sslmode", "sslrootcert", "options", "application_name")
+_FETCH_BATCH = 1000
+#: Time after the deadline at which the client cancels a statement the server did not stop.
+_CANCEL_BACKSTOP_SECONDS = 1.0
+
+
+class PostgresExecutor(Executor):
+    type = "postgres"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._pools: dict[str, ConnectionPool[psycopg.Connection]] = {}
+        self._pools_lock = threading.Lock()
+
+    def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
+        statements = split_statements(spec.command)
+        connection = ctx.connection()
+        with self._pool(connection).lease() as lease:
+            db = lease.connection
+            backstop = threading.Timer(ctx.remaining() + _CANCEL_BACKSTOP_SECONDS, _cancel_quietly, [db])
+            backstop.daemon = True
+            backstop.start()
+            try:
+                result_sets = self._run_statements(db, statements, ctx)
+            except psycopg.Error as exc:
+                _rollback_or_discard(db, lease)
+                raise _translate(exc, ctx) from exc
+            finally:
+                backstop.cancel()
+        truncated = any(rs.truncated for rs in result_sets)
+        original_rows = max((rs.row_count for rs in result_sets if rs.truncated), default=None)
+        return ctx.result(data=result_sets_data(result_sets), truncated=truncated, original_rows=original_rows)
+
+    def _run_statements(self, db: psycopg.Connection, statements: list[str], ctx: RunContext) -> list[ResultSet]:
+        timeout_ms = max(1, int(ctx.remaining() * 1000))
+        db.execute(
+            f"BEGIN {'READ ONLY' if ctx.read_only else 'READ WRITE'}; "
+            f"SET LOCAL statement_timeout = {timeout_ms}; "
+            f"SET LOCAL idle_in_transaction_session_timeout = {timeout_ms + 5000}"
+        )
+        result_sets = []
+        for statement in statements:
+            ctx.check_deadline()
+            # Both paths use the extended query protocol, under which the server refuses a string
+            # holding more than one statement: what runs is exactly what the policy classified.
+            if ctx.read_only:
+                result_sets.append(_stream(db, statement, ctx))
+            else:
+                result_sets.append(_execute(db, statement, ctx))
+        db.execute("ROLLBACK" if ctx.read_only else "COMMIT")
+        return result_sets
+
+    def _pool(self, connection: Connection) -> ConnectionPool[psycopg.Connection]:
+        with self._pools_lock:
+            pool = self._pools.get(connection.name)
+            if pool is None:
+                pool = ConnectionPool(lambda: _connect(connection), lambda db: db.close())
+                self._pools[connection.name] = pool
+            return pool
+
+    def close(self) -> None:
+        with self._pools_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+def _connect(connection: Connection) -> psycopg.Connection:
+    settings = dict(connection.settings)
+    dsn = settings.pop("dsn", None) or settings.pop("url", None) or ""
+    kwargs = {key: settings[key] for key in _CONNECTION_KEYS if settings.get(key) not in (None, "")}
+    kwargs.setdefault("application_name", "cloud-agent")
+    timeout = int(settings.get("connect_timeout", 5))
+    where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 5432)}"
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=timeout, **kwargs)
+    except psycopg.OperationalError as exc:
+        message = _first_line(exc)
+        if "password authentication failed" in message or "no password supplied" in message or (
+            "authentication failed" in message
+        ):
+            raise AuthenticationFailed(f"PostgreSQL at {where} rejected the credentials of connection {connection.name!r}: {message}") from exc
+        if re.search(r'database ".*" does not exist', message):
+            raise NotFound(f"PostgreSQL at {where}: {message}") from exc
+        if "role" in message and "does not exist" in message:
+            raise AuthenticationFailed(f"PostgreSQL at {where}: {message}") from exc
+        raise BackendUnavailable(f"cannot reach PostgreSQL at {where} (connection {connection.name!r}): {message}") from exc
+
+
+def _stream(db: psycopg.Connection, statement: str, ctx: RunContext) -> ResultSet:
+    """A read-only statement, streamed: ``max_rows`` kept, the rest counted and dropped."""
+    max_rows = ctx.limits.max_rows
+    rows: list[list[Any]] = []
+    total = 0
+    with db.cursor() as cursor:
+        for row in cursor.stream(statement, size=_FETCH_BATCH):
+            total += 1
+            if total <= max_rows:
+                rows.append([jsonable(value) for value in row])
+        columns = [column.name for column in cursor.description or []]
+    return ResultSet(statement=statement, columns=columns, rows=rows, row_count=total, truncated=total > len(rows))
+
+
+def _execute(db: psycopg.Connection, statement: str, ctx: RunContext) -> ResultSet:
+    max_rows = ctx.limits.max_rows
+    with db.cursor() as cursor:
+        with db.pipeline():  # pipeline mode always uses the extended protocol: one statement
+            cursor.execute(statement, prepare=False)
+        if cursor.description is None:
+            return ResultSet(statement=statement, row_count=max(cursor.rowcount, 0))
+        columns = [column.name for column in cursor.description]
+        fetched = cursor.fetchmany(max_rows)
+        total = max(cursor.rowcount, len(fetched))
+    rows = [[jsonable(v) for v in row] for row in fetched]
+    return ResultSet(statement=statement, columns=columns, rows=rows, row_count=total, truncated=total > len(rows))
+
+
+def _rollback_or_discard(db: psycopg.Connection, lease: Any) -> None:
+    if db.broken or db.closed:
+        lease.discard()
+        return
+    try:
+        db.execute("ROLLBACK")
+    except psycopg.Error:
+        lease.discard()
+
+
+def _cancel_quietly(db: psycopg.Connection) -> None:
+    try:
+        db.cancel_safe(timeout=2.0)
+    except (psycopg.Error, AttributeError):
+        pass
+
+
+def _translate(exc: psycopg.Error, ctx: RunContext) -> ExecutorError:
+    message = _first_line(exc)
+    if isinstance(exc, pg_errors.QueryCanceled):
+        return TaskTimedOut(f"PostgreSQL cancelled the statement at the task's {ctx.timeout:g} s timeout ({message})")
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return PermissionDenied(f"{message}: the task ran read-only; a change needs a write task with an approval")
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        return PermissionDenied(message)
+    if isinstance(exc, psycopg.OperationalError) and (ctx.remaining() <= 0):
+        return TaskTimedOut(f"PostgreSQL did not answer within the task's {ctx.timeout:g} s timeout ({message})")
+    if isinstance(exc, psycopg.OperationalError):
+        return BackendUnavailable(f"PostgreSQL connection lost: {message}")
+    diag = getattr(exc, "diag", None)
+    position = f" (at character {diag.statement_position})" if diag is not None and diag.statement_position else ""
+    return QueryFailed(f"{message}{position}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,220 @@
+"""``shell``: run a command line under bash on the agent's host.
+
+The command has passed the shell policy before it gets here. It runs in its own session and process
+group with stdin closed and an environment stripped of secret-looking variables; stdout and stderr
+are read as they come (each line goes to the output sink, e.g. the WebSocket log stream) and kept
+up to the size limit while the rest is counted. At the deadline the group gets SIGTERM, then
+SIGKILL after a short grace, and so does every process left in its session, so nothing outlives
+the task — background jobs included.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from executors._base import Executor, RunContext
+from executors._errors import BackendUnavailable
+from executors._redaction import is_secret_key
+from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
+
+#: Time between SIGTERM and SIGKILL at a timeout.
+KILL_GRACE_SECONDS = 0.5
+#: How long output is still read after the command exits (background jobs writing late).
+DRAIN_SECONDS = 0.1
+_READ_CHUNK = 65536
+
+
+@dataclass
+class _Stream:
+    """One of stdout/stderr: kept text up to the limit, total size, and the unfinished line."""
+
+    name: str
+    limit: int
+    kept: bytearray = field(default_factory=bytearray)
+    total: int = 0
+    pending_line: str = ""
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
+
+    def feed(self, chunk: bytes, ctx: RunContext) -> None:
+        self.total += len(chunk)
+        room = self.limit - len(self.kept)
+        if room > 0:
+            self.kept.extend(chunk[:room])
+        if ctx.on_output is not None:
+            text = self.pending_line + self.decoder.decode(chunk)
+            *lines, self.pending_line = text.split("\n")
+            for line in lines:
+                ctx.emit(line, self.name)
+
+    def close(self, ctx: RunContext) -> None:
+        if ctx.on_output is not None:
+            rest = self.pending_line + self.decoder.decode(b"", final=True)
+            if rest:
+                ctx.emit(rest, self.name)
+
+    def text(self) -> str:
+        return bytes(self.kept).decode("utf-8", errors="replace")
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.kept)
+
+    @property
+    def binary(self) -> bool:
+        try:
+            bytes(self.kept).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # A multi-byte character cut by the size limit is not binary output.
+            return not (self.truncated and exc.start >= len(self.kept) - 3)
+        return False
+
+
+class ShellExecutor(Executor):
+    type = "shell"
+
+    def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
+        try:
+            process = subprocess.Popen(
+                ["bash", "-c", spec.command],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=_child_environment(),
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot start bash: {exc}") from exc
+
+        streams = {
+            process.stdout: _Stream("stdout", ctx.limits.max_output_bytes),
+            process.stderr: _Stream("stderr", ctx.limits.max_output_bytes),
+        }
+        timed_out = False
+        try:
+            timed_out = _pump(process, streams, ctx)
+        finally:
+            _terminate_session(process.pid, graceful=timed_out)
+            process.wait()
+            for pipe in streams:
+                if pipe is not None:
+                    pipe.close()
+        stdout, stderr = streams[process.stdout], streams[process.stderr]
+        for stream in (stdout, stderr):
+            stream.close(ctx)
+
+        result = ctx.result(
+            exit_code=process.returncode,
+            output=stdout.text(),
+            stderr=stderr.text(),
+            truncated=stdout.truncated or stderr.truncated,
+            original_bytes=stdout.total if stdout.truncated else (stderr.total if stderr.truncated else None),
+        )
+        if stdout.binary or stderr.binary:
+            result.notes.append("the output is not valid UTF-8; undecodable bytes are shown as U+FFFD")
+        if timed_out:
+            result.status = TaskStatus.TIMED_OUT
+            result.exit_code = None
+            result.error = ErrorInfo(
+                code="timed_out",
+                message=f"killed after its {ctx.timeout:g} s timeout (process group and session)",
+            )
+        elif process.returncode != 0:
+            result.status = TaskStatus.FAILED
+            last = stderr.text().strip().splitlines()[-1:] or [""]
+            reason = f"killed by signal {-process.returncode}" if process.returncode < 0 else (
+                f"exited with status {process.returncode}"
+            )
+            result.error = ErrorInfo(code="exit_status", message=f"{reason}{': ' + last[0] if last[0] else ''}")
+        return result
+
+
+def _pump(process: subprocess.Popen[bytes], streams: dict, ctx: RunContext) -> bool:
+    """Read both pipes until the command exits (then drain briefly). True when it timed out."""
+    selector = selectors.DefaultSelector()
+    for pipe in streams:
+        os.set_blocking(pipe.fileno(), False)
+        selector.register(pipe, selectors.EVENT_READ)
+    exited_at: float | None = None
+    try:
+        while selector.get_map():
+            now = time.monotonic()
+            if now >= ctx.deadline:
+                return True
+            if exited_at is None and process.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at >= DRAIN_SECONDS:
+                break
+            wait = min(ctx.deadline - now, DRAIN_SECONDS if exited_at is not None else 0.05)
+            for key, _ in selector.select(timeout=max(wait, 0.0)):
+                try:
+                    chunk = os.read(key.fd, _READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                streams[key.fileobj].feed(chunk, ctx)
+        while process.poll() is None:
+            if time.monotonic() >= ctx.deadline:
+                return True
+            time.sleep(0.005)
+        return False
+    finally:
+        selector.close()
+
+
+def _child_environment() -> dict[str, str]:
+    """The agent's environment without its secrets and its own settings."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not is_secret_key(key) and not key.startswith("CLOUD_AGENT_")
+    }
+
+
+def _terminate_session(leader: int, *, graceful: bool) -> None:
+    """Stop every process of the task: its process group, then whatever is left in its session."""
+    if graceful:
+        _signal_group(leader, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        while time.monotonic() < deadline and _session_members(leader):
+            time.sleep(0.02)
+    _signal_group(leader, signal.SIGKILL)
+    for pid in _session_members(leader):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _session_members(session: int) -> list[int]:
+    """Live processes whose session id is ``session`` (a child that left the group stays in it)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == session:
+            members.append(int(entry))
+    return members
