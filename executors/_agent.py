@@ -72,6 +72,8 @@ class CloudAgent:
         task_id = task_id or new_task_id()
         try:
             spec = task if isinstance(task, TaskSpec) else TaskSpec.parse(task)
+            if spec.agent_id is None:
+                spec = spec.model_copy(update={"agent_id": self.catalog.default_agent})
             environment = self.environment_of(spec.agent_id)
             executor = self.executor(spec.type, environment)
         except (InvalidTask, ConfigurationError) as exc:

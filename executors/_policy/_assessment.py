@@ -36,6 +36,8 @@ class Assessment:
             self.reasons.append(reason)
 
     def deny(self, rule: str, reason: str) -> None:
+        # What a default rule denies is destructive or cannot be analysed: treat it as the worst.
+        self.risk = RiskClass.DESTRUCTIVE
         denial = Denial(rule, reason)
         if denial not in self.denials:
             self.denials.append(denial)

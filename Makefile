@@ -1,0 +1,43 @@
+# Cloud Agent RCA — set-up, demo, tests and benchmarks on a fresh machine.
+# `make demo` and `make test` create the virtual environment and install everything first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test test-fast reliability bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the project with its test tools
+
+demo: setup  ## a simulated incident, diagnosed end to end, report printed
+	$(BIN)/cloud-agent demo
+
+test: setup  ## the whole test suite (needs PostgreSQL, MariaDB and Redis on localhost; see .ci/run)
+	$(BIN)/pytest
+
+test-fast: setup  ## unit tests only (no servers)
+	$(BIN)/pytest -m "not integration and not slow"
+
+reliability: setup  ## the reliability and security suite on its own
+	$(BIN)/pytest -m reliability
+
+bench: setup  ## benchmarks; each prints its numbers
+	$(BIN)/python bench/executors.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy executors models flows gateway
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

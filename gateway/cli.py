@@ -1,0 +1,236 @@
+"""``cloud-agent``: the command line.
+
+Exit codes: 0 succeeded; 1 failed; 2 bad input or configuration; 3 denied or waiting for an
+approval; 4 timed out. Errors are one line on stderr; ``CLOUD_AGENT_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from executors import (
+    AgentSettings,
+    AuditQuery,
+    CloudAgent,
+    CloudAgentError,
+    EnvironmentCatalog,
+    TaskResult,
+    TaskSpec,
+    TaskStatus,
+)
+from gateway.render import print_audit, print_result
+
+app = typer.Typer(
+    name="cloud-agent",
+    help="Cloud Agent RCA: run diagnostic tasks safely, diagnose incidents, fix them with approval.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+task_app = typer.Typer(help="Run executor tasks (shell, postgres, mysql, redis, api, ...).", no_args_is_help=True)
+audit_app = typer.Typer(help="Read and check the append-only audit log.", no_args_is_help=True)
+app.add_typer(task_app, name="task")
+app.add_typer(audit_app, name="audit")
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
+_EXIT_BY_STATUS = {
+    TaskStatus.SUCCEEDED: EXIT_OK,
+    TaskStatus.DENIED: EXIT_REFUSED,
+    TaskStatus.APPROVAL_REQUIRED: EXIT_REFUSED,
+    TaskStatus.TIMED_OUT: EXIT_TIMED_OUT,
+}
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one clear line on stderr and exit."""
+    stderr.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@task_app.command("run")
+def task_run(
+    type_: Annotated[str | None, typer.Option("--type", "-t", help="Task type: shell, postgres, mysql, redis, api, ...")] = None,
+    command: Annotated[str | None, typer.Option("--command", "-c", help="The command, SQL or Redis command line.")] = None,
+    agent_id: Annotated[str | None, typer.Option("--agent-id", "-a", help="Agent to run on (default: the local agent).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds before the task is stopped (default 30).")] = None,
+    params: Annotated[str | None, typer.Option(help='Task params as JSON, e.g. \'{"connection": "default"}\'.')] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="A task JSON file, as in the spec.")] = None,
+    approve: Annotated[str | None, typer.Option(help="Approve a write/destructive task, giving the reason.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    server: Annotated[str | None, typer.Option(help="Run through a Cloud Agent API server at this URL instead of locally.")] = None,
+    token: Annotated[str | None, typer.Option(envvar="CLOUD_AGENT_TOKEN", help="Bearer token for --server.")] = None,
+) -> None:
+    """Run one task and print its result."""
+    task = _task_from_options(type_, command, agent_id, timeout, params, file)
+    if approve is not None:
+        task["approval"] = {"approved_by": current_user(), "reason": approve}
+    if server:
+        from gateway.client import run_through_server
+
+        result = run_through_server(server, task, token=token)
+    else:
+        spec = _parse_task(task)
+        with _local_agent() as agent:
+            result = agent.run(spec, actor=f"cli:{current_user()}")
+    _show(result, as_json)
+    raise typer.Exit(_EXIT_BY_STATUS.get(result.status, EXIT_FAILED))
+
+
+def _task_from_options(
+    type_: str | None,
+    command: str | None,
+    agent_id: str | None,
+    timeout: float | None,
+    params: str | None,
+    file: Path | None,
+) -> dict[str, Any]:
+    if file is not None:
+        if type_ or command or params:
+            fail("--file already holds the task; do not combine it with --type, --command or --params")
+        task = _read_json_file(file)
+        if not isinstance(task, dict):
+            fail(f"{file}: a task is a JSON object, not {type(task).__name__}")
+    else:
+        if not type_:
+            fail("give the task with --type (and --command / --params), or with --file task.json")
+        task = {"type": type_, "command": command or ""}
+        if params:
+            try:
+                task["params"] = json.loads(params)
+            except json.JSONDecodeError as exc:
+                fail(f"--params is not valid JSON: {exc}")
+    if agent_id:
+        task["agent_id"] = agent_id
+    if timeout is not None:
+        task["timeout"] = timeout
+    return task
+
+
+def _read_json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        fail(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+
+
+def _parse_task(task: dict[str, Any]) -> TaskSpec:
+    try:
+        return TaskSpec.parse(task)
+    except CloudAgentError as exc:
+        fail(f"invalid task: {exc}")
+
+
+def _local_agent() -> CloudAgent:
+    try:
+        return CloudAgent.from_settings()
+    except CloudAgentError as exc:
+        fail(str(exc))
+
+
+def _show(result: TaskResult, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_result(stdout, result)
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many records, newest first.")] = 50,
+    task_id: Annotated[str | None, typer.Option(help="Only this task's records.")] = None,
+    agent_id: Annotated[str | None, typer.Option(help="Only this agent's records.")] = None,
+    event: Annotated[str | None, typer.Option(help="started, finished, denied, approval_required or rejected.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Show the audit log, newest first."""
+    with _local_agent() as agent:
+        records = agent.audit.query(AuditQuery(task_id=task_id, agent_id=agent_id, event=event, limit=limit))
+    if as_json:
+        for record in records:
+            print(record.model_dump_json())
+    else:
+        print_audit(stdout, records)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit log's hash chain and report the first record that was altered, if any."""
+    with _local_agent() as agent:
+        report = agent.audit.verify()
+    if report.ok:
+        stdout.print(f"[green]ok[/green]: {report.records} records, hash chain intact")
+        return
+    fail(f"the audit log was altered at record {report.first_bad_seq}: {report.problem}", EXIT_FAILED)
+
+
+@app.command("environments")
+def environments(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the configured environments, their work pools and agents."""
+    settings = AgentSettings()
+    try:
+        catalog = EnvironmentCatalog.load(settings.resolved_config_dir(), settings.default_agent)
+    except CloudAgentError as exc:
+        fail(str(exc))
+    rows = [
+        {
+            "environment": env.name,
+            "work_pool": env.work_pool,
+            "agents": env.agents,
+            "max_risk": env.policy.max_risk.value,
+            "connections": {kind: sorted(names) for kind, names in env.connections.items()},
+        }
+        for env in catalog.environments.values()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        stdout.print(
+            f"[bold]{row['environment']}[/bold]  pool={row['work_pool']}  agents={', '.join(row['agents'])}  "
+            f"max_risk={row['max_risk']}",
+            highlight=False,
+        )
+        for kind, names in row["connections"].items():
+            stdout.print(f"    {kind}: {', '.join(names)}", highlight=False)
+
+
+def main() -> None:
+    """Entry point of the ``cloud-agent`` console script."""
+    try:
+        app()
+    except CloudAgentError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("CLOUD_AGENT_DEBUG"):
+            raise
+        stderr.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {exc} (CLOUD_AGENT_DEBUG=1 shows the traceback)",
+            highlight=False,
+        )
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,40 @@
+"""Shared fixtures: an isolated state folder, test environments pointing at the local servers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports Prefect: no telemetry (no internet here), and a private Prefect home.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+
+import pytest
+
+from executors import CloudAgent, EnvironmentCatalog, open_audit_log
+from tests.environments import write_test_environments
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    state = tmp_path / "state"
+    monkeypatch.setenv("CLOUD_AGENT_STATE_DIR", str(state))
+    return state
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Environments ``local``, ``prod`` (agent-prod-001) and ``staging``, all on local servers."""
+    folder = write_test_environments(tmp_path / "deployments")
+    monkeypatch.setenv("CLOUD_AGENT_CONFIG_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def agent(config_dir: Path, state_dir: Path) -> Iterator[CloudAgent]:
+    catalog = EnvironmentCatalog.load(config_dir)
+    with CloudAgent(catalog, open_audit_log(f"sqlite:///{state_dir / 'audit.sqlite3'}")) as running:
+        yield running

@@ -1,0 +1,48 @@
+"""Test environments written to a temporary ``deployments/`` folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOCAL_CONNECTIONS: dict[str, Any] = {
+    "postgres": {
+        "default": {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres"},
+        "tracing-db": {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres"},
+    },
+    "mysql": {"default": {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}},
+    "redis": {"default": {"url": "redis://127.0.0.1:6379/0"}},
+    "api": {"default": {}},
+}
+
+
+def write_environment(
+    root: Path,
+    name: str,
+    *,
+    agents: list[str] | None = None,
+    policy: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
+    connections: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    environment: dict[str, Any] = {"work_pool": f"rca-{name}", "agents": agents or [f"agent-{name}-001"]}
+    if policy:
+        environment["policy"] = policy
+    if limits:
+        environment["limits"] = limits
+    environment.update(extra)
+    (folder / "environment.yaml").write_text(yaml.safe_dump(environment))
+    (folder / "connections.yaml").write_text(yaml.safe_dump(connections if connections is not None else LOCAL_CONNECTIONS))
+    return folder
+
+
+def write_test_environments(root: Path) -> Path:
+    write_environment(root, "local", agents=["agent-local-001"])
+    write_environment(root, "prod", agents=["agent-prod-001", "agent-prod-002"], policy={"max_risk": "write"})
+    write_environment(root, "staging", agents=["agent-staging-001"])
+    return root
