@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
-import sqlparse
 from sqlparse import tokens as T
-from sqlparse.sql import Statement
+from sqlparse.engine import FilterStack
 
 from executors._policy._assessment import Assessment
 from executors._spec import RiskClass
@@ -60,14 +60,27 @@ RULE_CODE_LOAD = "sql.code-load"
 RULE_EMPTY = "sql.empty"
 
 
+Token = tuple[object, str]
+
+
+@lru_cache(maxsize=1024)
+def _parse(sql: str) -> tuple[tuple[str, tuple[Token, ...]], ...]:
+    """``(text, meaningful tokens)`` per statement; lexing only, sqlparse's grouping is not needed."""
+    statements = []
+    for statement in FilterStack().run(sql):
+        tokens = tuple(
+            (token.ttype, token.value)
+            for token in statement.flatten()
+            if not token.is_whitespace and token.ttype not in T.Comment and token.value != ";"
+        )
+        if tokens:
+            statements.append((str(statement).strip().rstrip(";").strip(), tokens))
+    return tuple(statements)
+
+
 def split_statements(sql: str) -> list[str]:
     """The statements of ``sql`` without trailing ``;``, empty ones dropped."""
-    statements = []
-    for statement in sqlparse.parse(sql):
-        text = str(statement).strip()
-        if _meaningful_tokens(statement):
-            statements.append(text.rstrip(";").strip())
-    return statements
+    return [text for text, _ in _parse(sql)]
 
 
 def analyze_sql(sql: str, dialect: Dialect) -> Assessment:
@@ -78,28 +91,16 @@ def analyze_sql(sql: str, dialect: Dialect) -> Assessment:
             RULE_EXECUTABLE_COMMENT,
             "MySQL executable comments (/*! ... */) run their contents; write the statement plainly",
         )
-    statements = [s for s in sqlparse.parse(sql) if _meaningful_tokens(s)]
+    statements = _parse(sql)
     if not statements:
         assessment.deny(RULE_EMPTY, "no SQL statement to run")
         return assessment
-    for statement in statements:
-        _classify(statement, dialect, assessment)
+    for _, tokens in statements:
+        _classify(tokens, dialect, assessment)
     return assessment
 
 
-def _meaningful_tokens(statement: Statement) -> list[tuple[object, str]]:
-    return [
-        (token.ttype, token.value)
-        for token in statement.flatten()
-        if not token.is_whitespace
-        and token.ttype not in T.Comment
-        and token.ttype not in (T.Comment.Single, T.Comment.Multiline)
-        and token.value != ";"
-    ]
-
-
-def _classify(statement: Statement, dialect: Dialect, assessment: Assessment) -> None:
-    tokens = _meaningful_tokens(statement)
+def _classify(tokens: Sequence[Token], dialect: Dialect, assessment: Assessment) -> None:
     words = [value.upper() for _, value in tokens]
     normalized = " ".join(value for _, value in tokens)
     assessment.subjects.append(normalized)
@@ -108,7 +109,7 @@ def _classify(statement: Statement, dialect: Dialect, assessment: Assessment) ->
     if not words:
         return
     head = words[0]
-    label = " ".join(words[:3])
+    label = " ".join(value for _, value in tokens[:3])
 
     _check_functions(tokens, assessment)
 
@@ -200,7 +201,7 @@ def _check_copy(words: Sequence[str], label: str, assessment: Assessment) -> Non
         assessment.deny(RULE_FILE_ACCESS, f"{label}: COPY TO a server file")
 
 
-def _check_functions(tokens: Sequence[tuple[object, str]], assessment: Assessment) -> None:
+def _check_functions(tokens: Sequence[Token], assessment: Assessment) -> None:
     for (ttype, value), (_, following) in zip(tokens, [*tokens[1:], (None, "")], strict=True):
         if following != "(" or ttype in T.Literal.String:
             continue

@@ -1,0 +1,125 @@
+"""Overhead of going through an executor versus calling the driver directly.
+
+For each executor type, 200 runs of a trivial task through ``CloudAgent.run`` (validation,
+policy, audit start+finish records in SQLite, timeouts, caps, secret masking) and 200 runs of the
+same operation on the bare driver with an already-open connection. Prints medians, the ratio and
+the overhead in ms. Target (issue 2): under 2 ms of overhead per task for SQL and Redis.
+
+    .venv/bin/python bench/executors.py [--runs 200] [--types shell,postgres,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from executors import CloudAgent, EnvironmentCatalog, TaskStatus, open_audit_log  # noqa: E402
+from tests.environments import write_test_environments  # noqa: E402
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _median_ms(action: Callable[[], Any], runs: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        action()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def _direct_actions(url: str) -> dict[str, Callable[[], Any]]:
+    import httpx
+    import psycopg
+    import pymysql
+    import redis
+
+    pg = psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True)
+    my = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+    rd = redis.Redis(host="127.0.0.1")
+    http = httpx.Client()
+
+    def mysql_select() -> Any:
+        with my.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchall()
+
+    return {
+        "shell": lambda: subprocess.run(["bash", "-c", "echo ok"], capture_output=True, check=True),
+        "postgres": lambda: pg.execute("SELECT 1").fetchall(),
+        "mysql": mysql_select,
+        "redis": lambda: rd.execute_command("GET", "bench:missing"),
+        "api": lambda: http.get(url).json(),
+    }
+
+
+def _tasks(url: str) -> dict[str, dict[str, Any]]:
+    return {
+        "shell": {"type": "shell", "command": "echo ok"},
+        "postgres": {"type": "postgres", "command": "SELECT 1"},
+        "mysql": {"type": "mysql", "command": "SELECT 1"},
+        "redis": {"type": "redis", "command": "GET bench:missing"},
+        "api": {"type": "api", "params": {"method": "GET", "url": url}},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--types", default="shell,postgres,mysql,redis,api")
+    args = parser.parse_args()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-executors-"))
+    catalog = EnvironmentCatalog.load(write_test_environments(workdir / "deployments"))
+    agent = CloudAgent(catalog, open_audit_log(f"sqlite:///{workdir / 'audit.sqlite3'}"))
+    direct = _direct_actions(url)
+    tasks = _tasks(url)
+
+    print(f"executor overhead, median of {args.runs} runs each (audit: SQLite WAL)")
+    print(f"{'type':<12}{'direct ms':>11}{'executor ms':>13}{'overhead ms':>13}{'ratio':>8}")
+    for task_type in args.types.split(","):
+        task = tasks[task_type]
+        first = agent.run(task, actor="bench")
+        if first.status is not TaskStatus.SUCCEEDED:
+            print(f"{task_type:<12} cannot run: {first.error}")
+            continue
+        direct_ms = _median_ms(direct[task_type], args.runs)
+        executor_ms = _median_ms(lambda t=task: agent.run(t, actor="bench"), args.runs)
+        print(
+            f"{task_type:<12}{direct_ms:>11.3f}{executor_ms:>13.3f}{executor_ms - direct_ms:>13.3f}"
+            f"{executor_ms / direct_ms:>8.2f}"
+        )
+    agent.close()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
