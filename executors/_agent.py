@@ -5,6 +5,7 @@ and one executor (with its connection pools) per task type and environment, crea
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,21 @@ from executors._errors import AuditUnavailable, CloudAgentError, ConfigurationEr
 from executors._redaction import redact_text, redact_value
 from executors._registry import executor_class
 from executors._settings import AgentSettings
-from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
+from executors._spec import ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus
+
+
+_RETRY_BACKOFF_SECONDS = 0.5
+
+
+def _worth_retrying(result: TaskResult, spec: TaskSpec) -> bool:
+    """Only reads, only when the backend could not be reached, only with time left for it."""
+    return (
+        result.status is TaskStatus.FAILED
+        and result.risk is RiskClass.READ
+        and result.error is not None
+        and result.error.code == "unreachable"
+        and (result.duration_ms or 0) / 1000 + _RETRY_BACKOFF_SECONDS < spec.timeout / 2
+    )
 
 
 class CloudAgent:
@@ -78,7 +93,16 @@ class CloudAgent:
             executor = self.executor(spec.type, environment)
         except (InvalidTask, ConfigurationError) as exc:
             return self._rejected(task, task_id, actor, exc)
-        return executor.execute(spec, actor=actor, task_id=task_id, on_output=on_output)
+        result = executor.execute(spec, actor=actor, task_id=task_id, on_output=on_output)
+        for attempt in range(environment.limits.read_retries):
+            if not _worth_retrying(result, spec):
+                break
+            time.sleep(_RETRY_BACKOFF_SECONDS * (attempt + 1))
+            retry = executor.execute(spec, actor=actor, task_id=f"{task_id}-retry{attempt + 1}", on_output=on_output)
+            retry.notes.insert(0, f"attempt {attempt + 2}: the first attempt failed with {result.error.code if result.error else '?'}")
+            retry.id = task_id
+            result = retry
+        return result
 
     def _rejected(
         self, task: TaskSpec | Mapping[str, Any], task_id: str, actor: str, exc: CloudAgentError

@@ -113,6 +113,12 @@ class Executor(ABC):
             result = self._refusal(spec, task_id, TaskStatus.FAILED, None, exc.code, str(exc), started_at)
             base.write(AuditEvent.REJECTED, result, tolerate_failure=True)
             return result
+        except Exception as exc:  # a bug in an analyser must fail closed, never open
+            log.exception("policy_bug", task_id=task_id, type=spec.type)
+            message = f"the policy could not analyse this task ({type(exc).__name__}); it was not run"
+            result = self._refusal(spec, task_id, TaskStatus.DENIED, None, "policy_error", message, started_at)
+            base.write(AuditEvent.DENIED, result, tolerate_failure=True)
+            return result
 
         if decision.verdict is not Verdict.ALLOW:
             status = TaskStatus.DENIED if decision.verdict is Verdict.DENY else TaskStatus.APPROVAL_REQUIRED

@@ -40,6 +40,9 @@ class Limits(BaseModel):
     max_output_bytes: int = Field(default=1024 * 1024, gt=0)
     max_rows: int = Field(default=10_000, gt=0)
     max_concurrent_tasks_per_agent: int = Field(default=4, gt=0)
+    #: A ``read`` task that failed because its backend was unreachable is tried again this many
+    #: times (with a short backoff, within its own timeout); writes are never retried.
+    read_retries: int = Field(default=1, ge=0, le=5)
 
 
 class DenyPattern(BaseModel):
@@ -92,6 +95,13 @@ class Environment(BaseModel):
     redact: list[str] = Field(default_factory=list)
     #: ``{executor type: {connection name: settings}}``
     connections: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    #: Where this environment's metrics, logs and traces live, read by the flows (executors
+    #: ignore it): ``{"metrics": {"type": "prometheus", ...}, "logs": {...}, "traces": {...}}``.
+    telemetry: dict[str, Any] = Field(default_factory=dict)
+    #: The service call graph, a file next to ``environment.yaml`` (read by the flows).
+    topology: str | None = None
+    #: The folder this environment was read from (set by the loader).
+    folder: Path | None = Field(default=None, exclude=True)
 
     def connection(self, task_type: str, name: str | None) -> Connection:
         """The named connection for ``task_type``, its ``${...}`` references resolved."""
@@ -207,6 +217,7 @@ def _load_environment(folder: Path) -> Environment:
     connections = _read_yaml(connections_file) if connections_file.exists() else {}
     data.setdefault("name", folder.name)
     data["connections"] = connections
+    data["folder"] = folder
     try:
         return Environment.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,89 @@
+"""Sending a step's tasks to the environments they belong to, and waiting for the results.
+
+In-process (the embedded default) a batch is a subflow of the calling flow. With
+``CLOUD_AGENT_DISPATCH=work-pool`` it is a run of the ``execute-batch/<env>`` deployment, which the
+environment's worker picks up from the environment's work pool; environments run in parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from prefect.context import FlowRunContext
+from prefect.deployments import run_deployment
+
+from flows._runtime import settings
+from flows.batch import execute_batch
+from models.planning import PlannedTask
+
+BATCH_DEPLOYMENT = "execute-batch/{environment}"
+#: Extra time a dispatched batch may take beyond its slowest task (queueing, worker pick-up).
+DISPATCH_SLACK_SECONDS = 60.0
+
+
+def run_batches(
+    batches: Mapping[str, list[PlannedTask]], *, step: str, actor: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Run each environment's batch where it belongs; ``{environment: results in item order}``."""
+    batches = {env: items for env, items in batches.items() if items}
+    if not batches:
+        return {}
+    if len(batches) == 1:
+        ((environment, items),) = batches.items()
+        return {environment: _run_one(environment, items, step, actor)}
+    # Subflows started from other threads need this run's context to attach to it.
+    context = FlowRunContext.get()
+    with ThreadPoolExecutor(max_workers=len(batches), thread_name_prefix="dispatch") as pool:
+        futures = {
+            env: pool.submit(_run_in_context, context, env, items, step, actor) for env, items in batches.items()
+        }
+        return {env: future.result() for env, future in futures.items()}
+
+
+def _run_in_context(
+    context: FlowRunContext | None, environment: str, items: list[PlannedTask], step: str, actor: str
+) -> list[dict[str, Any]]:
+    if context is None:
+        return _run_one(environment, items, step, actor)
+    with context:
+        return _run_one(environment, items, step, actor)
+
+
+def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) -> list[dict[str, Any]]:
+    current = settings()
+    run_name = f"{step}@{environment}"
+    if current.dispatch == "in-process":
+        return execute_batch.with_options(flow_run_name=run_name)(environment, items, actor)
+    slowest = max(float(item.task.get("timeout", 30)) for item in items)
+    flow_run = run_deployment(
+        BATCH_DEPLOYMENT.format(environment=environment),
+        parameters={"environment": environment, "items": [item.model_dump() for item in items], "actor": actor},
+        flow_run_name=run_name,
+        timeout=slowest + DISPATCH_SLACK_SECONDS,
+        poll_interval=current.dispatch_poll_seconds,
+        tags=[f"environment:{environment}", f"step:{step}"],
+    )
+    state = flow_run.state
+    if state is not None and state.is_completed():
+        return state.result()
+    name = state.name if state else "unknown"
+    reason = f"the {step} batch for {environment} ended {name} (flow run {flow_run.id})"
+    if state is not None and not state.is_final():
+        reason += "; is a worker running for this environment? (cloud-agent worker --env " + environment + ")"
+    return [_undelivered(item, environment, reason) for item in items]
+
+
+def _undelivered(item: PlannedTask, environment: str, reason: str) -> dict[str, Any]:
+    """A task that never got a result because its batch did not complete: recorded, not raised."""
+    return {
+        "id": None,
+        "type": item.task.get("type", "unknown"),
+        "environment": environment,
+        "status": "crashed",
+        "error": {"code": "dispatch_failed", "message": reason},
+        "invocation": item.run_name(environment),
+        "notes": [],
+        "truncated": False,
+    }

@@ -1,0 +1,26 @@
+"""What to run next: collection and verification tasks as plans, before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Purpose = Literal["metrics", "logs", "traces", "db", "cache", "health", "k8s", "host", "verification", "fix", "adhoc"]
+
+
+class PlannedTask(BaseModel):
+    """One executor task in a plan, with what it is for.
+
+    ``task`` is the spec's task JSON (``{"type", "command", "params", "timeout"}``); the flow adds
+    the ``agent_id`` of the environment it runs in. ``label`` names the run in the Prefect UI
+    (``postgres: pg_stat_activity@prod``).
+    """
+
+    label: str = Field(min_length=1, max_length=80)
+    purpose: Purpose = "adhoc"
+    service: str | None = None
+    task: dict[str, Any]
+
+    def run_name(self, environment: str) -> str:
+        return f"{self.task.get('type', 'task')}: {self.label}@{environment}"
