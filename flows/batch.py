@@ -27,7 +27,7 @@ def execute_batch(environment: str, items: list[PlannedTask], actor: str = "flow
     for item in items:
         spec = {**item.task, "agent_id": item.task.get("agent_id") or agent_id}
         named = run_executor_task.with_options(task_run_name=item.run_name(environment))
-        futures.append(named.submit(spec, actor))
+        futures.append(named.submit(spec, actor, task_id=item.task_id, stream_output=item.stream_output))
     return [future.result() for future in futures]
 
 

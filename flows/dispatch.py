@@ -14,6 +14,7 @@ from typing import Any
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 
+from flows._prefect import without_flow_heartbeats
 from flows._runtime import settings
 from flows.batch import execute_batch
 from models.planning import PlannedTask
@@ -55,7 +56,8 @@ def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) 
     current = settings()
     run_name = f"{step}@{environment}"
     if current.dispatch == "in-process":
-        return execute_batch.with_options(flow_run_name=run_name)(environment, items, actor)
+        with without_flow_heartbeats():
+            return execute_batch.with_options(flow_run_name=run_name)(environment, items, actor)
     slowest = max(float(item.task.get("timeout", 30)) for item in items)
     flow_run = run_deployment(
         BATCH_DEPLOYMENT.format(environment=environment),

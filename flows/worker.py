@@ -21,6 +21,8 @@ from prefect.flow_engine import run_flow
 from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
+from flows._prefect import without_flow_heartbeats
+
 WORKER_TYPE = "cloud-agent"
 
 
@@ -62,10 +64,13 @@ class CloudAgentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, CloudAgen
             )
         if task_status is not None:
             task_status.started(threading.get_native_id())
-        state = await anyio.to_thread.run_sync(
-            lambda: run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"),
-            abandon_on_cancel=True,
-        )
+        def execute() -> Any:
+            if flow.name == "execute-batch":
+                with without_flow_heartbeats():
+                    return run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+            return run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+
+        state = await anyio.to_thread.run_sync(execute, abandon_on_cancel=True)
         return CloudAgentWorkerResult(identifier=str(flow_run.id), status_code=0 if state is not None else 1)
 
 

@@ -21,6 +21,11 @@ class PlannedTask(BaseModel):
     purpose: Purpose = "adhoc"
     service: str | None = None
     task: dict[str, Any]
+    #: Set when the caller already named the task (the task API): results and audit use it.
+    task_id: str | None = None
+    #: Send each output line as it is produced to the task's log stream (the task API's
+    #: WebSocket subscribers; Prefect task-run logs when the task runs on a remote worker).
+    stream_output: bool = False
 
     def run_name(self, environment: str) -> str:
         return f"{self.task.get('type', 'task')}: {self.label}@{environment}"
