@@ -18,6 +18,20 @@ from executors import CloudAgent, EnvironmentCatalog, open_audit_log
 from tests.environments import write_test_environments
 
 
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One Prefect server for the whole session (starting one costs ~10 s): its API URL.
+
+    Flows and tasks run against it; worker subprocesses started by tests get the URL through
+    ``PREFECT_API_URL``. Use ``task.fn(...)`` for logic-only tests instead of this fixture.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield str(PREFECT_API_URL.value())
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
