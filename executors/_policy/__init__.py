@@ -6,7 +6,8 @@
                  + the environment's ``max_risk``       (e.g. nothing destructive in prod)
                  + the approval rule                    (write/destructive need ``spec.approval``)
 
-Analysers per task type live beside this module (``shell``, ``sql``, ``redis``, ``http``); a task
+Analysers per task type live beside this module (``shell``, ``sql``, ``redis``, ``http``; the
+kubectl parser the ``k8s`` analyser shares with its executor is ``executors._kubectl``); a task
 type without one is treated as ``write`` so an unknown plugin never runs unapproved.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from executors._config import PolicyConfig
 from executors._errors import InvalidTask
+from executors._kubectl import parse_kubectl
 from executors._policy._assessment import Assessment, Denial
 from executors._policy.http import check_url, method_risk
 from executors._policy.redis import analyze_redis
@@ -175,4 +177,42 @@ def _analyze_api(spec: TaskSpec, policy: Policy) -> Assessment:
             allow_hosts=policy.config.http_allow_hosts,
             deny_hosts=policy.config.http_deny_hosts,
         )
+    return assessment
+
+
+@register_analyzer("k8s")
+def _analyze_k8s(spec: TaskSpec, policy: Policy) -> Assessment:
+    command = parse_kubectl(_require_command(spec))
+    namespace = command.namespace_for(spec.params.get("namespace"), default="")
+    assessment = Assessment()
+    assessment.subjects.append(command.subject(namespace or None))
+    if command.risk is not RiskClass.READ:
+        assessment.escalate(command.risk, f"kubectl {command.operation} changes the cluster")
+    return assessment
+
+
+#: Elasticsearch/OpenSearch operations the executor runs; all of them only read.
+ELASTICSEARCH_OPERATIONS = ("search", "count", "get")
+
+
+@register_analyzer("elasticsearch")
+def _analyze_elasticsearch(spec: TaskSpec, policy: Policy) -> Assessment:
+    operation = spec.params.get("operation", "search")
+    if operation not in ELASTICSEARCH_OPERATIONS:
+        raise InvalidTask(
+            f"elasticsearch operation {operation!r} is not supported; supported: {', '.join(ELASTICSEARCH_OPERATIONS)}"
+        )
+    assessment = Assessment()
+    index = spec.params.get("index")
+    assessment.subjects.append(f"{operation} {index if isinstance(index, str) and index else '<default index>'}")
+    return assessment
+
+
+@register_analyzer("prometheus")
+def _analyze_prometheus(spec: TaskSpec, policy: Policy) -> Assessment:
+    query = spec.params.get("query") or spec.command.strip()
+    if not isinstance(query, str) or not query:
+        raise InvalidTask("a prometheus task needs a PromQL query (command or params.query)")
+    assessment = Assessment()  # the query API only reads
+    assessment.subjects.append(f"promql {query}")
     return assessment

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
+from sqlparse import lexer
 from sqlparse import tokens as T
 from sqlparse.engine import FilterStack
 
@@ -49,6 +50,27 @@ FILE_FUNCTIONS = frozenset(
         "file", "executable",
     }
 )
+# ClickHouse table functions that read the server's files, or reach other hosts and services.
+CLICKHOUSE_FILE_FUNCTIONS = frozenset({"sqlite", "filecluster"})
+CLICKHOUSE_REMOTE_FUNCTIONS = frozenset(
+    {
+        "s3cluster", "urlcluster", "hdfscluster", "azureblobstorage", "azureblobstoragecluster", "gcs",
+        "cosn", "oss", "mongodb", "redis", "iceberg", "icebergs3", "icebergazure", "icebergcluster",
+        "deltalake", "deltalakecluster", "hudi", "hudicluster", "hive", "arrowflight", "ytsaurus",
+        "mysqlcluster",
+    }
+)
+# ClickHouse statements beyond the common ones: (leading words) -> (risk, reason).
+CLICKHOUSE_READ_STATEMENTS = frozenset({"CHECK", "WATCH"})
+CLICKHOUSE_STATEMENTS: tuple[tuple[tuple[str, ...], RiskClass, str], ...] = (
+    (("SYSTEM", "DROP", "REPLICA"), RiskClass.DESTRUCTIVE, "removes a replica's metadata from the cluster"),
+    (("SYSTEM", "DROP", "DATABASE", "REPLICA"), RiskClass.DESTRUCTIVE, "removes a replica's metadata from the cluster"),
+    (("SYSTEM",), RiskClass.WRITE, "changes server state (caches, merges, replication, logs)"),
+    (("KILL",), RiskClass.WRITE, "cancels running queries or mutations"),
+    (("OPTIMIZE",), RiskClass.WRITE, "rewrites table parts (forces merges)"),
+    (("DETACH",), RiskClass.WRITE, "takes a table or partition offline"),
+    (("ATTACH",), RiskClass.WRITE, "brings a table or partition online"),
+)
 UNTRUSTED_LANGUAGES = re.compile(r"\bLANGUAGE\s+'?(plpython\w*u|plperlu|pltclu|c|internal)\b", re.I)
 
 RULE_DROP_DATABASE = "sql.drop-database"
@@ -58,6 +80,7 @@ RULE_PROGRAM = "sql.program-exec"
 RULE_SHUTDOWN = "sql.shutdown"
 RULE_CODE_LOAD = "sql.code-load"
 RULE_EMPTY = "sql.empty"
+RULE_AMBIGUOUS = "sql.ambiguous-lexing"
 
 
 Token = tuple[object, str]
@@ -86,6 +109,9 @@ def split_statements(sql: str) -> list[str]:
 def analyze_sql(sql: str, dialect: Dialect) -> Assessment:
     """Classify every statement of ``sql``; the task's risk is the riskiest statement's."""
     assessment = Assessment()
+    ambiguity = _ambiguity(sql, dialect)
+    if ambiguity:
+        assessment.deny(RULE_AMBIGUOUS, ambiguity)
     if dialect == "mysql" and re.search(r"/\*[M]?!", sql):
         assessment.deny(
             RULE_EXECUTABLE_COMMENT,
@@ -100,6 +126,32 @@ def analyze_sql(sql: str, dialect: Dialect) -> Assessment:
     return assessment
 
 
+@lru_cache(maxsize=1024)
+def _ambiguity(sql: str, dialect: Dialect) -> str | None:
+    """Why the server may split ``sql`` into strings and comments differently from the analyser.
+
+    sqlparse reads a backslash before a quote as an escape and only ``# ``/``--`` as comments; a
+    PostgreSQL standard string ends at the first lone quote, and MySQL starts a comment at any
+    ``#`` but not at ``--`` glued to the next character. Text the two read differently could hide
+    a call (``'\\' , pg_read_file(...) --'``) from the analysis, so it is refused.
+    """
+    previous = ""
+    for ttype, value in lexer.tokenize(sql):
+        if dialect == "postgres":
+            standard = ttype in T.Literal.String.Single and previous.upper() != "E"
+            if standard and not re.fullmatch(r"'(?:''|[^'])*'", value):
+                return "a backslash before a quote in a standard string: PostgreSQL ends the string there; use E'...'"
+            if ttype in T.Literal.String.Symbol and not re.fullmatch(r'"(?:""|[^"])*"', value):
+                return 'a backslash before a double quote in an identifier: PostgreSQL ends the identifier there'
+        if dialect == "mysql":
+            if ttype is T.Operator and value == "#":
+                return "'#' starts a comment in MySQL; put a space after it or remove it"
+            if ttype in T.Comment.Single and value.startswith("--") and len(value) > 2 and not value[2].isspace():
+                return "'--' without a space after it is not a comment in MySQL; write '-- ' or remove it"
+        previous = value if ttype not in T.Whitespace else ""
+    return None
+
+
 def _classify(tokens: Sequence[Token], dialect: Dialect, assessment: Assessment) -> None:
     words = [value.upper() for _, value in tokens]
     normalized = " ".join(value for _, value in tokens)
@@ -111,7 +163,7 @@ def _classify(tokens: Sequence[Token], dialect: Dialect, assessment: Assessment)
     head = words[0]
     label = " ".join(value for _, value in tokens[:3])
 
-    _check_functions(tokens, assessment)
+    _check_functions(tokens, assessment, dialect)
 
     if head == "EXPLAIN":
         if "ANALYZE" in words[1:3] or "ANALYSE" in words[1:3]:
@@ -136,9 +188,10 @@ def _classify_words(
         modifying = DATA_MODIFYING_KEYWORDS.intersection(words)
         if modifying:
             assessment.escalate(RiskClass.WRITE, f"{label}: data-modifying CTE ({', '.join(sorted(modifying))})")
+        _check_select(words, label, assessment)
         return
     if head in READ_STATEMENTS:
-        if head == "SELECT":
+        if head in ("SELECT", "TABLE", "VALUES"):
             _check_select(words, label, assessment)
         return
     if head == "COPY":
@@ -150,9 +203,16 @@ def _classify_words(
             f"{label}: session and transaction control is managed by the executor",
         )
         return
-    if head == "SHUTDOWN" or (head == "SYSTEM" and "SHUTDOWN" in words):
+    if head == "SHUTDOWN" or (head == "SYSTEM" and len(words) > 1 and words[1] in ("SHUTDOWN", "KILL")):
         assessment.deny(RULE_SHUTDOWN, f"{label}: shuts the database server down")
         return
+    if dialect == "clickhouse":
+        if head in CLICKHOUSE_READ_STATEMENTS:
+            return
+        for prefix, risk, reason in CLICKHOUSE_STATEMENTS:
+            if tuple(words[: len(prefix)]) == prefix:
+                assessment.escalate(risk, f"{label}: {reason}")
+                return
     if head in ("LOAD",) and "DATA" in words[:3]:
         assessment.deny(RULE_FILE_ACCESS, f"{label}: reads files into the database")
         return
@@ -201,13 +261,17 @@ def _check_copy(words: Sequence[str], label: str, assessment: Assessment) -> Non
         assessment.deny(RULE_FILE_ACCESS, f"{label}: COPY TO a server file")
 
 
-def _check_functions(tokens: Sequence[Token], assessment: Assessment) -> None:
+def _check_functions(tokens: Sequence[Token], assessment: Assessment, dialect: Dialect) -> None:
+    clickhouse = dialect == "clickhouse"
     for (ttype, value), (_, following) in zip(tokens, [*tokens[1:], (None, "")], strict=True):
-        if following != "(" or ttype in T.Literal.String:
+        # A quoted identifier ("pg_read_file", `load_file`) names a function as well as a bare one.
+        if following != "(" or (ttype in T.Literal.String and ttype not in T.Literal.String.Symbol):
             continue
         name = value.strip('"`').split(".")[-1]
         lowered = name.lower()
-        if lowered in FILE_FUNCTIONS:
+        if lowered in FILE_FUNCTIONS or (clickhouse and lowered in CLICKHOUSE_FILE_FUNCTIONS):
             assessment.deny(RULE_FILE_ACCESS, f"{name}(): reads or writes server files or runs programs")
-        elif lowered in WRITE_FUNCTIONS or name in WRITE_FUNCTIONS:
+        elif lowered in WRITE_FUNCTIONS or name in WRITE_FUNCTIONS or (
+            clickhouse and lowered in CLICKHOUSE_REMOTE_FUNCTIONS
+        ):
             assessment.escalate(RiskClass.WRITE, f"{name}(): changes server state or reaches other hosts")
