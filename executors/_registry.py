@@ -22,6 +22,7 @@ BUILT_IN = {
     "mysql": "executors.mysql:MySQLExecutor",
     "redis": "executors.redis:RedisExecutor",
     "api": "executors.api:ApiExecutor",
+    "elasticsearch": "executors.elasticsearch:ElasticsearchExecutor",
 }
 
 

@@ -15,6 +15,31 @@ LOCAL_CONNECTIONS: dict[str, Any] = {
     "mysql": {"default": {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}},
     "redis": {"default": {"url": "redis://127.0.0.1:6379/0"}},
     "api": {"default": {}},
+    # The servers below are started by the executor tests' session fixtures, which publish their
+    # addresses in these variables (see tests/executors/servers.py).
+    "elasticsearch": {
+        "default": {"hosts": "${CLOUD_AGENT_TEST_OPENSEARCH_URL:-http://127.0.0.1:9200}", "flavor": "opensearch"},
+        "as-elasticsearch": {"hosts": "${CLOUD_AGENT_TEST_OPENSEARCH_URL:-http://127.0.0.1:9200}"},
+        "unreachable": {"hosts": "http://127.0.0.1:9", "flavor": "opensearch"},
+    },
+    "clickhouse": {
+        "default": {"mode": "embedded"},
+        "http": {
+            "host": "127.0.0.1",
+            "port": "${CLOUD_AGENT_TEST_CLICKHOUSE_PORT:-8123}",
+            "username": "default",
+            "password": "${CLOUD_AGENT_TEST_CLICKHOUSE_PASSWORD:-}",
+        },
+        "unreachable": {"host": "127.0.0.1", "port": 9},
+    },
+    "k8s": {
+        "default": {"host": "${CLOUD_AGENT_TEST_K8S_URL:-http://127.0.0.1:6443}", "namespace": "default"},
+        "unreachable": {"host": "http://127.0.0.1:9"},
+    },
+    "prometheus": {
+        "default": {"url": "${CLOUD_AGENT_TEST_PROMETHEUS_URL:-http://127.0.0.1:9090}"},
+        "unreachable": {"url": "http://127.0.0.1:9"},
+    },
 }
 
 
