@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,10 +287,8 @@ def _run_quietly_mysql(connection: pymysql.connections.Connection, sql: str) -> 
     except pymysql.MySQLError:
         pass
     finally:
-        try:
+        with suppress(pymysql.MySQLError):
             connection.close()
-        except pymysql.MySQLError:
-            pass
 
 
 def _wait_until(condition: Any, *, what: str, timeout: float = 15.0) -> None:
