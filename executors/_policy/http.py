@@ -8,9 +8,10 @@ uses (decimal ``2852039166``, hex, octal, IPv4-mapped IPv6, a DNS name that reso
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from executors._policy._assessment import Assessment
 from executors._spec import RiskClass
@@ -28,6 +29,7 @@ METADATA_NETWORKS = tuple(
         "fd00:ec2::254/128",  # AWS IMDS over IPv6
     )
 )
+PLAIN_HOST = re.compile(r"[\w.:-]+")
 RULE_METADATA = "http.metadata-endpoint"
 RULE_SCHEME = "http.scheme"
 RULE_DENIED_HOST = "http.denied-host"
@@ -53,7 +55,8 @@ def check_url(
     """Record a denial in ``assessment`` if ``url`` may not be requested from this environment."""
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
+        # curl and browsers decode %-escapes in the host: %31%36%39.254.169.254 is 169.254.169.254
+        host = unquote(parts.hostname or "").rstrip(".").lower()
     except ValueError:
         assessment.deny(RULE_SCHEME, f"not a valid URL: {url!r}")
         return
@@ -62,6 +65,10 @@ def check_url(
         return
     if not host:
         assessment.deny(RULE_SCHEME, f"URL has no host: {url!r}")
+        return
+    if not PLAIN_HOST.fullmatch(host):
+        # e.g. curl's URL globbing, 169.254.169.{254}: the host that is contacted is not this text
+        assessment.deny(RULE_SCHEME, f"{host!r} is not a plain host name or address")
         return
     allowed = {h.lower() for h in allow_hosts}
     if host in allowed:

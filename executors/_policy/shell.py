@@ -21,6 +21,7 @@ What cannot be parsed is denied with the parser's reason: the policy never guess
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shlex
@@ -91,6 +92,20 @@ CREDENTIAL_FILES = re.compile(
     r"(^|/)(shadow|gshadow|\.pgpass|\.my\.cnf|\.netrc|\.git-credentials|id_(rsa|dsa|ecdsa|ed25519)"
     r"|\.aws/credentials|\.docker/config\.json|\.kube/config|environ)$"
 )
+# What a glob or brace word is compared against: could it expand to one of these?
+CREDENTIAL_NAMES = (
+    "shadow", "gshadow", ".pgpass", ".my.cnf", ".netrc", ".git-credentials", "id_rsa", "id_dsa",
+    "id_ecdsa", "id_ed25519", "credentials", "config.json", "config", "environ",
+)
+# Commands that show names, sizes and counts, not contents: ``du -sh /var/*`` reads no secret.
+LISTING_COMMANDS = frozenset({"ls", "dir", "du", "stat", "file", "wc", "readlink", "realpath", "basename", "dirname"})
+# Builtins that take variable names: bash evaluates an array subscript in a name (``a[$(cmd)]``,
+# or ``a[x]`` with x holding one) as arithmetic, which runs command substitutions.
+NAME_TAKING_BUILTINS = frozenset(
+    {"read", "unset", "declare", "typeset", "local", "export", "readonly", "mapfile", "readarray",
+     "getopts", "wait", "printf", "test", "["}
+)
+ARRAY_SUBSCRIPT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\[(?!\d+\])")
 HARMLESS_REDIRECT_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 LITERAL_NAME = re.compile(r"[A-Za-z0-9_./+:@%-][A-Za-z0-9_./+:@%\[-]*")
 URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -232,7 +247,8 @@ class _Analysis:
         self._check_env_assignment(node.word.split("=", 1)[0])
 
     def _check_env_assignment(self, name: str) -> None:
-        if name in DANGEROUS_ENV:
+        # GIT_CONFIG_COUNT/KEY_n/VALUE_n and GIT_CONFIG_PARAMETERS set core.fsmonitor & co.
+        if name in DANGEROUS_ENV or name.startswith("GIT_CONFIG"):
             self.assessment.deny(
                 RULE_DANGEROUS_ENV, f"setting {name} changes what programs run or load"
             )
@@ -241,8 +257,17 @@ class _Analysis:
         kind = node.type
         target = node.output
         if kind in ("<<", "<<-", "<<<", "<"):
+            heredoc = getattr(node, "heredoc", None)
+            # bashlex only parses unquoted delimiters, whose body bash expands; it does not parse
+            # the body, so a substitution there would run unseen.
+            if heredoc is not None and re.search(r"\$\(|`|\$\[", heredoc.value):
+                self.assessment.deny(
+                    RULE_DYNAMIC, "a here-document with $(...) or backticks runs commands the policy cannot see"
+                )
             if hasattr(target, "kind") and target.kind == "word":
-                self._word(target, src, depth)
+                word = self._word(target, src, depth)
+                if kind == "<":
+                    self._check_credential_args([word])
             return
         if not hasattr(target, "kind"):
             return  # 2>&1 and friends: duplicating a descriptor writes nothing
@@ -293,6 +318,12 @@ class _Analysis:
         name = head.name
         args = list(words[1:])
         self.assessment.subjects.append(" ".join(w.text for w in words))
+        if name in NAME_TAKING_BUILTINS and _array_subscript_names(name, args):
+            self.assessment.deny(
+                RULE_DYNAMIC,
+                f"{name} with an array subscript in a variable name: bash evaluates it, running what it holds",
+            )
+            return
         handler = _HANDLERS.get(name)
         if handler is not None:
             handler(self, name, args, depth, reads_stdin)
@@ -305,15 +336,15 @@ class _Analysis:
         elif name in INTERPRETERS or re.fullmatch(r"python\d(\.\d+)?|perl\d|ruby\d(\.\d+)?", name):
             self._interpreter(name, args, reads_stdin)
         elif name in READ_ONLY_COMMANDS or name in self.rules.read_only_commands:
-            self._check_credential_args(args)
+            self._check_credential_args(args, globs=name not in LISTING_COMMANDS)
         else:
             self.assessment.escalate(
                 RiskClass.WRITE, f"{name} is not a known read-only command"
             )
 
-    def _check_credential_args(self, args: Iterable[Word]) -> None:
+    def _check_credential_args(self, args: Iterable[Word], *, globs: bool = True) -> None:
         for arg in args:
-            if CREDENTIAL_FILES.search(arg.text):
+            if _names_credentials(arg, globs=globs):
                 self.assessment.deny(RULE_CREDENTIALS, f"{arg.text} holds credentials")
 
     def _shell(self, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
@@ -390,6 +421,28 @@ class _Analysis:
             if index != skip and arg.name in ALWAYS_RESCANNED | POWER_COMMANDS and not arg.dynamic:
                 self.argv(list(args[index:]), depth, reads_stdin=reads_stdin)
                 return
+
+
+def _names_credentials(word: Word, *, globs: bool = True) -> bool:
+    """Does ``word`` name a credential file, or is it a glob or brace word that may expand to one?"""
+    if CREDENTIAL_FILES.search(word.text):
+        return True
+    if not globs:
+        return False
+    pattern = re.sub(r"\{[^}]*\}", "*", word.text)
+    if not (word.glob or pattern != word.text):
+        return False
+    directory = os.path.dirname(pattern)
+    candidates = (f"{directory}/{name}" if directory else name for name in CREDENTIAL_NAMES)
+    return any(CREDENTIAL_FILES.search(c) and fnmatch.fnmatchcase(c, pattern) for c in candidates)
+
+
+def _array_subscript_names(name: str, args: Sequence[Word]) -> bool:
+    if name in ("printf", "test", "["):  # only the operand of -v names a variable
+        names = [args[i + 1] for i in range(len(args) - 1) if args[i].text == "-v"]
+    else:
+        names = list(args)
+    return any(ARRAY_SUBSCRIPT.match(word.text) for word in names)
 
 
 def _strip_quoted(raw: str) -> str:
@@ -490,6 +543,10 @@ def _recursive_owner_change(a: _Analysis, name: str, args: list[Word], depth: in
 
 def _move(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
     _, operands = _flags(args)
+    target = operands[-1].text if len(operands) > 1 else ""
+    if DEVICE_PATH.match(target) or DANGEROUS_WRITE_TARGETS.match(target):
+        a.assessment.deny(RULE_DEVICE_WRITE, f"{name} onto {target} can destroy the system")
+        return
     if name == "mv" and any(_is_system_path(op) and op.text not in ("/tmp",) for op in operands[:-1]):
         a.assessment.deny(RULE_RECURSIVE_ROOT, "moving a system directory away")
         return
@@ -773,14 +830,25 @@ def _curl(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
             a.assessment.escalate(RiskClass.WRITE, f"curl {option} writes or reads local files")
         elif option == "--url":
             urls.append(value)
+        elif option in _CURL_PROXY_OPTIONS:
+            urls.append("http://" + URL_LIKE.sub("", value))
+        elif option in ("--resolve", "--connect-to"):
+            # host:port:ADDRESS[,ADDRESS] and HOST1:PORT1:HOST2:PORT2 send the request elsewhere
+            parts = value.lstrip("+-").split(":")
+            if len(parts) > 2:
+                urls.extend(f"http://{address}/" for address in parts[2].split(",") if address)
     if method not in ("GET", "HEAD", "OPTIONS"):
         a.assessment.escalate(RiskClass.WRITE, f"curl {method} request")
     _check_urls(a, urls)
 
 
 _CURL_SHORT_VALUE = frozenset("AbcCdDeEFHKmoQrTuUwxXyYz")
+_CURL_PROXY_OPTIONS = frozenset(
+    {"-x", "--proxy", "--preproxy", "--socks4", "--socks4a", "--socks5", "--socks5-hostname"}
+)
 _CURL_LONG_VALUE = frozenset(
-    {"--header", "--user-agent", "--user", "--proxy", "--max-time", "--connect-timeout", "--write-out",
+    {"--preproxy", "--socks4", "--socks4a", "--socks5", "--socks5-hostname",
+     "--header", "--user-agent", "--user", "--proxy", "--max-time", "--connect-timeout", "--write-out",
      "--range", "--cookie", "--cacert", "--cert", "--key", "--resolve", "--connect-to", "--referer",
      "--retry", "--retry-delay", "--limit-rate", "--interface", "--dns-servers", "--output",
      "--request", "--url", "--data", "--data-raw", "--data-binary", "--data-urlencode", "--form",
@@ -1032,6 +1100,25 @@ def _interpreter_guarded(a: _Analysis, name: str, args: list[Word], depth: int, 
     a._interpreter(name, args, reads_stdin)
 
 
+_git_subcommand = _subcommand_policy(
+    read={"status", "log", "diff", "show", "rev-parse", "describe", "blame", "ls-files", "ls-tree", "shortlog",
+          "reflog"},
+    value_options={"-C", "-c", "--git-dir", "--work-tree"},
+)
+
+
+def _git(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
+    for arg in args:
+        text = arg.text
+        if not text.startswith("-"):
+            break  # the subcommand: what follows are its own options (``log -c`` is a diff format)
+        if text == "-c" or text.startswith(("--config-env", "--exec-path=")):
+            a.assessment.escalate(RiskClass.WRITE, f"git {text} sets configuration that can run commands")
+    if any(w.text.startswith("--output") for w in args):
+        a.assessment.escalate(RiskClass.WRITE, "git --output writes a file")
+    _git_subcommand(a, name, args, depth, reads_stdin)
+
+
 _HANDLERS: dict[str, Handler] = {
     "rm": _rm,
     "chmod": _recursive_owner_change,
@@ -1096,10 +1183,12 @@ _HANDLERS: dict[str, Handler] = {
     "netcat": _netcat,
     "socat": _netcat,
     "tee": _tee,
+    "busybox": _wrapper(),
     "systemctl": _subcommand_policy(
         read={"", "status", "show", "cat", "is-active", "is-enabled", "is-failed", "list-units",
               "list-unit-files", "list-timers", "list-sockets", "list-dependencies", "list-jobs",
               "get-default", "show-environment"},
+        value_options={"-H", "--host", "-M", "--machine"},
         denied={"poweroff", "reboot", "halt", "kexec", "emergency", "rescue", "suspend",
                 "hibernate", "hybrid-sleep", "soft-reboot", "isolate", "default"},
     ),
@@ -1157,10 +1246,7 @@ _HANDLERS: dict[str, Handler] = {
         read={"ps", "pods", "logs", "inspect", "inspectp", "inspecti", "stats", "statsp", "images", "info", "version"},
         destructive={"rm", "rmp", "rmi", "stop", "stopp"},
     ),
-    "git": _subcommand_policy(
-        read={"status", "log", "diff", "show", "rev-parse", "describe", "blame", "ls-files", "ls-tree", "shortlog", "reflog"},
-        value_options={"-C", "-c", "--git-dir", "--work-tree"},
-    ),
+    "git": _git,
     "psql": _sql_client("postgres", {"-c", "--command"}),
     "mysql": _sql_client("mysql", {"-e", "--execute"}),
     "mariadb": _sql_client("mysql", {"-e", "--execute"}),
