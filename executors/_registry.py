@@ -23,6 +23,7 @@ BUILT_IN = {
     "redis": "executors.redis:RedisExecutor",
     "api": "executors.api:ApiExecutor",
     "elasticsearch": "executors.elasticsearch:ElasticsearchExecutor",
+    "clickhouse": "executors.clickhouse:ClickHouseExecutor",
 }
 
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from osmem_server import OsmemServer
 
@@ -124,3 +125,193 @@ def seed_opensearch(server: OsmemServer, now: datetime | None = None) -> None:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# -- ClickHouse HTTP interface over chdb -------------------------------------------------------
+
+CLICKHOUSE_PORT_VARIABLE = "CLOUD_AGENT_TEST_CLICKHOUSE_PORT"
+CLICKHOUSE_PASSWORD_VARIABLE = "CLOUD_AGENT_TEST_CLICKHOUSE_PASSWORD"
+
+# ClickHouse's own mapping of some exception codes to HTTP statuses (the rest are 500).
+_CLICKHOUSE_HTTP_STATUS = {
+    516: 401, 192: 401, 193: 401, 194: 401,  # authentication
+    164: 403, 497: 403,  # READONLY, ACCESS_DENIED
+    62: 400, 27: 400, 6: 400, 36: 400, 457: 400,  # syntax, parse, bad arguments, bad parameter
+    60: 404, 81: 404, 46: 404, 47: 404,  # unknown table, database, function, identifier
+}
+# URL parameters that belong to the HTTP transport, not to query settings.
+_CLICKHOUSE_TRANSPORT_PARAMETERS = frozenset(
+    {
+        "query", "database", "default_format", "session_id", "session_timeout", "session_check", "query_id",
+        "user", "password", "quota_key", "compress", "decompress", "enable_http_compression",
+        "http_zlib_compression_level", "wait_end_of_query", "send_progress_in_http_headers",
+        "http_headers_progress_interval_ms", "buffer_size", "client_protocol_version", "role",
+        "http_response_buffer_size", "cancel_http_readonly_queries_on_client_close",
+    }
+)
+
+
+class ClickHouseOverChdb:
+    """A test fixture, not a ClickHouse server: the ClickHouse HTTP interface over chdb.
+
+    No ClickHouse server can be had offline here (Debian's is from 2018, and clickhouse-connect
+    cannot talk to it), but chdb *is* ClickHouse's engine, in-process. This serves enough of the
+    HTTP interface for clickhouse-connect's HTTP client — the query in the ``query`` parameter
+    and/or the body, settings and ``param_*`` bindings as URL parameters, basic or
+    ``X-ClickHouse-User``/``X-ClickHouse-Key`` authentication, the result in the format the query
+    names, and errors as ``Code: N. DB::Exception: ...`` with ``X-ClickHouse-Exception-Code`` —
+    executing every request in its own chdb connection with its settings applied (``readonly``
+    last, so a read-only request really is read-only). Compression, sessions and progress
+    headers are not implemented; the client is told so by the absence of their headers.
+
+    It shares the process's chdb engine (``:memory:``) with the executor's embedded mode, so a
+    table created either way is seen both ways.
+    """
+
+    def __init__(self, user: str = "default", password: str = "") -> None:
+        import http.server
+        import threading
+
+        import chdb
+
+        self.user, self.password = user, password
+        self.requests: list[dict[str, Any]] = []
+        # chdb drops a :memory: engine with its last connection; this one keeps the data alive
+        self._anchor = chdb.connect(":memory:")
+        handler = _clickhouse_handler(self)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="clickhouse-over-chdb", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        self._anchor.close()
+
+    def authenticate(self, headers: Any) -> bool:
+        import base64
+
+        user = headers.get("X-ClickHouse-User")
+        key = headers.get("X-ClickHouse-Key", "")
+        authorization = headers.get("Authorization", "")
+        if authorization.startswith("Basic "):
+            user, _, key = base64.b64decode(authorization[6:]).decode().partition(":")
+        return (user or "default") == self.user and key == self.password
+
+    def execute(self, sql: str, settings: dict[str, str], bindings: dict[str, str], database: str | None) -> bytes:
+        import chdb
+
+        connection = chdb.connect(":memory:")
+        try:
+            if database:
+                connection.query(f"USE {_identifier(database)}")
+            # readonly goes last: once it is set no other setting may change, as on a real server
+            for name, value in sorted(settings.items(), key=lambda item: item[0] == "readonly"):
+                connection.query(f"SET {_identifier(name)} = {_literal(value)}")
+            result = connection.query(sql, "TabSeparated", params=bindings)
+            return bytes(result.bytes() or b"")
+        finally:
+            connection.close()
+
+
+def _identifier(name: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"not an identifier: {name!r}")
+    return name
+
+
+def _literal(value: str) -> str:
+    import re
+
+    if re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _clickhouse_handler(server: ClickHouseOverChdb) -> type:
+    import http.server
+    import re
+    import uuid
+    from urllib.parse import parse_qsl, urlsplit
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self._handle(b"")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._handle(self.rfile.read(length) if length else b"")
+
+        def _handle(self, body: bytes) -> None:
+            url = urlsplit(self.path)
+            if url.path == "/ping" or (url.path == "/" and not url.query and not body):
+                self._reply(200, b"Ok.\n", {})
+                return
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            sql = " ".join(part for part in (query.get("query", ""), body.decode()) if part)
+            bindings = {key[6:]: value for key, value in query.items() if key.startswith("param_")}
+            settings = {
+                key: value
+                for key, value in query.items()
+                if key not in _CLICKHOUSE_TRANSPORT_PARAMETERS and not key.startswith("param_")
+            }
+            server.requests.append({"sql": sql, "settings": settings, "bindings": bindings})
+            if not server.authenticate(self.headers):
+                self._error(516, f"{self.headers.get('X-ClickHouse-User', 'default')}: Authentication failed: "
+                                 "password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)")
+                return
+            try:
+                payload = server.execute(sql, settings, bindings, query.get("database"))
+            except Exception as exc:  # chdb reports "Code: N. DB::Exception: ..." in the message
+                message = str(exc)
+                found = re.search(r"Code: (\d+)\.", message)
+                code = int(found.group(1)) if found else 1000
+                words = re.sub(r"^(.*?Code: \d+\. DB::Exception: )+", "", message)
+                words = re.sub(r" \(version [^)]*\)", "", words)
+                self._error(code, re.sub(r"(\(\w+\))\. \1$", r"\1", words))  # chdb repeats the name
+                return
+            fmt = re.search(r"\bFORMAT\s+(\w+)\s*$", sql, re.IGNORECASE)
+            self._reply(
+                200,
+                payload,
+                {
+                    "Content-Type": "application/octet-stream" if fmt else "text/tab-separated-values; charset=UTF-8",
+                    "X-ClickHouse-Format": fmt.group(1) if fmt else "TabSeparated",
+                    "X-ClickHouse-Timezone": "UTC",
+                    "X-ClickHouse-Query-Id": query.get("query_id") or str(uuid.uuid4()),
+                    "X-ClickHouse-Summary": '{"read_rows":"0","read_bytes":"0","written_rows":"0",'
+                    '"written_bytes":"0","total_rows_to_read":"0","result_rows":"0","result_bytes":"0"}',
+                },
+            )
+
+        def _error(self, code: int, message: str) -> None:
+            text = f"Code: {code}. DB::Exception: {message.strip()} (version test-over-chdb)\n"
+            self._reply(
+                _CLICKHOUSE_HTTP_STATUS.get(code, 500),
+                text.encode(),
+                {"X-ClickHouse-Exception-Code": str(code), "Content-Type": "text/plain; charset=UTF-8"},
+            )
+
+        def _reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
