@@ -25,7 +25,14 @@ from executors._config import Connection, Environment, Limits
 from executors._errors import AuditUnavailable, CloudAgentError, ExecutorError, InvalidTask, TaskTimedOut
 from executors._limits import cap_data_bytes, cap_text
 from executors._policy import Decision, Policy, Verdict
-from executors._redaction import redact_output, redact_output_value, redact_text, redact_value
+from executors._redaction import (
+    mask_secrets,
+    redact_output,
+    redact_output_value,
+    redact_text,
+    redact_value,
+    task_secrets,
+)
 from executors._spec import ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus, describe_validation_error
 
 log = structlog.get_logger("cloud_agent.executors")
@@ -53,6 +60,8 @@ class RunContext:
     limits: Limits
     on_output: OutputSink | None = None
     notes: list[str] = field(default_factory=list)
+    #: Credentials the task carries itself (see ``task_secrets``), masked in everything it returns.
+    secrets: frozenset[str] = frozenset()
 
     @property
     def read_only(self) -> bool:
@@ -74,7 +83,7 @@ class RunContext:
 
     def emit(self, line: str, stream: str = "stdout") -> None:
         if self.on_output is not None:
-            self.on_output(stream, redact_output(line))
+            self.on_output(stream, mask_secrets(redact_output(line), self.secrets))
 
     def result(self, status: TaskStatus = TaskStatus.SUCCEEDED, **fields: Any) -> TaskResult:
         return TaskResult(type=self.spec.type, status=status, **fields)
@@ -104,7 +113,8 @@ class Executor(ABC):
         task_id = task_id or new_task_id()
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
-        base = _AuditBase(self, spec, task_id, actor)
+        secrets = task_secrets(spec.command, spec.params)
+        base = _AuditBase(self, spec, task_id, actor, secrets)
 
         try:
             self.validate(spec)
@@ -133,6 +143,7 @@ class Executor(ABC):
             return result
 
         ctx = self._context(spec, task_id, decision, on_output)
+        ctx.secrets = secrets
         try:
             base.write(AuditEvent.STARTED, None, risk=decision.risk)
         except AuditUnavailable as exc:
@@ -216,6 +227,11 @@ class Executor(ABC):
         self, result: TaskResult, spec: TaskSpec, ctx: RunContext, started_at: datetime, clock: float
     ) -> TaskResult:
         limits = ctx.limits
+        if ctx.secrets:
+            masked = mask_secrets([result.output, result.stderr, result.data], ctx.secrets)
+            result.output, result.stderr, result.data = masked
+            if result.error is not None:
+                result.error.message = mask_secrets(result.error.message, ctx.secrets)
         if result.output is not None:
             result.output = redact_output(result.output)
             kept, cut, size = cap_text(result.output, limits.max_output_bytes)
@@ -248,6 +264,10 @@ class Executor(ABC):
         result.output_digest = _digest(result)
         return result
 
+    @staticmethod
+    def _masked(message: str, spec: TaskSpec) -> str:
+        return mask_secrets(redact_text(message), task_secrets(spec.command, spec.params))
+
     def _refusal(
         self,
         spec: TaskSpec,
@@ -266,7 +286,7 @@ class Executor(ABC):
             type=spec.type,
             status=status,
             risk=risk,
-            error=ErrorInfo(code=code, message=redact_text(message)),
+            error=ErrorInfo(code=code, message=self._masked(message, spec)),
             started_at=started_at,
             finished_at=now,
             duration_ms=round((now - started_at).total_seconds() * 1000, 3),
@@ -280,6 +300,7 @@ class _AuditBase:
     spec: TaskSpec
     task_id: str
     actor: str
+    secrets: frozenset[str] = frozenset()
 
     def write(
         self,
@@ -297,7 +318,7 @@ class _AuditBase:
             agent_id=spec.agent_id,
             environment=self.executor.environment.name,
             task_type=spec.type,
-            command=redact_text(spec.command),
+            command=mask_secrets(redact_text(spec.command), self.secrets),
             params=redact_value(spec.params),
             risk=(risk or (result.risk if result else None)),
             status=result.status.value if result else None,

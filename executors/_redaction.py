@@ -24,7 +24,7 @@ _SECRET_KEY = re.compile(
 _INLINE_SECRETS = (
     (re.compile(r"(?i)(--?(?:password|passwd|pass|token|api-key|secret)[= ])(\S+)"), r"\1" + MASK),
     (re.compile(r"(?i)\b([A-Z_]*(?:PASSWORD|PASSWD|TOKEN|SECRET|API_KEY)[A-Z_]*=)(\S+)"), r"\1" + MASK),
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + MASK),
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{6,})"), r"\1 " + MASK),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)"), r"\1" + MASK + r"\3"),
     (re.compile(r"(\bmysql\b[^|;&]*?\s-p)(\S+)"), r"\1" + MASK),
     (re.compile(r"(\bredis-cli\b[^|;&]*?\s-a\s+)(\S+)"), r"\1" + MASK),
@@ -98,3 +98,49 @@ def redact_output_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_output_value(v) for v in value]
     return value
+
+
+def task_secrets(command: str, params: Any) -> frozenset[str]:
+    """Secrets a task carries itself, to mask in its own output (``PGPASSWORD=x ... env`` prints x).
+
+    They are the credentials written inline in its command and in its params' strings (group 2 of
+    each inline pattern), and the values under secret keys (an ``Authorization`` header). They are
+    kept per task, not registered process-wide: a task's password is not every other task's word.
+    """
+    found: set[str] = set()
+
+    def collect(value: Any, key: str = "") -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                collect(v, str(k))
+        elif isinstance(value, list | tuple):
+            for v in value:
+                collect(v, key)
+        elif isinstance(value, str):
+            if is_secret_key(key):
+                found.add(value)
+            for inline, _ in _INLINE_SECRETS:
+                for match in inline.finditer(value):
+                    found.update({match.group(2), match.group(2).strip("'\"")})
+
+    collect(command)
+    collect(params)
+    return frozenset(secret for secret in found if len(secret) >= _MIN_SECRET_LENGTH)
+
+
+def mask_secrets(value: Any, secrets: frozenset[str]) -> Any:
+    """``value`` (text or JSON-like data) with each of ``secrets`` masked."""
+    if not secrets:
+        return value
+    pattern = re.compile("|".join(re.escape(secret) for secret in sorted(secrets, key=len, reverse=True)))
+
+    def mask(item: Any) -> Any:
+        if isinstance(item, str):
+            return pattern.sub(MASK, item)
+        if isinstance(item, Mapping):
+            return {k: mask(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [mask(v) for v in item]
+        return item
+
+    return mask(value)

@@ -11,6 +11,7 @@ the task — background jobs included.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import selectors
 import signal
@@ -182,30 +183,34 @@ def _child_environment() -> dict[str, str]:
 
 
 def _terminate_session(leader: int, *, graceful: bool) -> None:
-    """Stop every process of the task: its process group, then whatever is left in its session."""
+    """Stop every process of the task: its process group, then whatever is left in its session
+    or below its leader (a child that called setsid() left both group and session)."""
+    tracked = _task_processes(leader)  # before the leader dies and its children are re-parented
     if graceful:
         _signal_group(leader, signal.SIGTERM)
+        _signal_each(tracked, signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE_SECONDS
-        while time.monotonic() < deadline and _session_members(leader):
+        while time.monotonic() < deadline and (_task_processes(leader) or _alive(tracked)):
             time.sleep(0.02)
     _signal_group(leader, signal.SIGKILL)
-    for pid in _session_members(leader):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    _signal_each(tracked | _task_processes(leader), signal.SIGKILL)
+
+
+def _signal_each(pids: set[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
-def _session_members(session: int) -> list[int]:
-    """Live processes whose session id is ``session`` (a child that left the group stays in it)."""
-    members = []
+def _task_processes(leader: int) -> set[int]:
+    """Live processes in the leader's session (``leader`` is its id), and the leader's descendants."""
+    members: set[int] = set()
+    children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -215,6 +220,28 @@ def _session_members(session: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == session:
-            members.append(int(entry))
+        if len(fields) <= 3 or fields[0] == "Z":
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        if int(fields[3]) == leader:
+            members.add(pid)
+    stack = list(children.get(leader, []))
+    while stack:
+        pid = stack.pop()
+        if pid not in members:
+            members.add(pid)
+            stack.extend(children.get(pid, []))
     return members
+
+
+def _alive(pids: set[int]) -> bool:
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        if stat[stat.rfind(")") + 2 :].split()[:1] != ["Z"]:
+            return True
+    return False

@@ -667,12 +667,19 @@ def _watch(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: b
         a.run(" ".join(w.text for w in rest), depth + 1)
 
 
+def _detaching_wrapper(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
+    a.assessment.escalate(RiskClass.WRITE, f"{name} starts a process outside the task's session, which can outlive it")
+    a.unwrap(args, depth, reads_stdin)
+
+
 def _remote_shell(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
     value_options = set("bcDEeFIiJLlmOopQRSWw")
     index = 0
     while index < len(args) and args[index].text.startswith("-"):
         text = args[index].text
         index += 1
+        if not text.startswith("--") and "f" in text[1:]:
+            a.assessment.escalate(RiskClass.WRITE, f"{name} -f goes to the background, outliving the task")
         if len(text) == 2 and text[1] in value_options:
             index += 1
     rest = args[index + 1 :]  # the host, then the remote command
@@ -1152,7 +1159,7 @@ _HANDLERS: dict[str, Handler] = {
     "doas": _wrapper(value_options={"-u", "-C"}),
     "nice": _wrapper(value_options={"-n", "--adjustment"}),
     "nohup": _wrapper(),
-    "setsid": _wrapper(),
+    "setsid": _detaching_wrapper,
     "time": _wrapper(value_options={"-f", "--format", "-o", "--output"}),
     "stdbuf": _wrapper(value_options={"-i", "-o", "-e", "--input", "--output", "--error"}),
     "ionice": _wrapper(value_options={"-c", "-n", "-p", "-P", "-u", "--class", "--classdata"}),
