@@ -24,6 +24,7 @@ BUILT_IN = {
     "api": "executors.api:ApiExecutor",
     "elasticsearch": "executors.elasticsearch:ElasticsearchExecutor",
     "clickhouse": "executors.clickhouse:ClickHouseExecutor",
+    "prometheus": "executors.prometheus:PrometheusExecutor",
 }
 
 

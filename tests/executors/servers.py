@@ -315,3 +315,139 @@ def _clickhouse_handler(server: ClickHouseOverChdb) -> type:
             pass
 
     return Handler
+
+
+# -- Prometheus: Debian's package, backfilled with promtool ------------------------------------
+
+PROMETHEUS_URL_VARIABLE = "CLOUD_AGENT_TEST_PROMETHEUS_URL"
+#: Services and their per-second 5xx rates in the backfilled data (payment-service degrades).
+PROMETHEUS_SERVICES = ("payment-service", "order-service", "checkout-service")
+PROMETHEUS_STEP_SECONDS = 15
+PROMETHEUS_HISTORY_SECONDS = 2 * 3600
+
+
+def prometheus_binaries() -> tuple[str, str] | None:
+    """``(prometheus, promtool)`` when both are installed (``apt-get install prometheus``)."""
+    import shutil
+
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    return (prometheus, promtool) if prometheus and promtool else None
+
+
+def prometheus_openmetrics(end: float) -> str:
+    """Two hours of samples every 15 s up to ``end`` (unix seconds), as OpenMetrics text.
+
+    Per service: a request counter by status code (``http_requests_total``), resident memory
+    (``process_resident_memory_bytes``) and ``up``. payment-service's errors and memory climb over
+    the last 20 minutes: the incident the tests look for.
+    """
+    lines = ["# TYPE http_requests counter"]
+    steps = PROMETHEUS_HISTORY_SECONDS // PROMETHEUS_STEP_SECONDS
+    start = int(end) - steps * PROMETHEUS_STEP_SECONDS
+    # samples of a family must be grouped by series and in time order
+    for service in PROMETHEUS_SERVICES:
+        for code in ("200", "500"):
+            count = 0.0
+            for step in range(steps + 1):
+                at = start + step * PROMETHEUS_STEP_SECONDS
+                per_second = 10.0 if code == "200" else _error_rate(service, end - at)
+                count += per_second * PROMETHEUS_STEP_SECONDS
+                lines.append(f'http_requests_total{{service="{service}",code="{code}"}} {count:.1f} {at}')
+    lines.append("# TYPE process_resident_memory_bytes gauge")
+    for service in PROMETHEUS_SERVICES:
+        for step in range(steps + 1):
+            at = start + step * PROMETHEUS_STEP_SECONDS
+            megabytes = 200 + (300 * (1 - (end - at) / 1200) if service == "payment-service" and end - at < 1200 else 0)
+            lines.append(f'process_resident_memory_bytes{{service="{service}"}} {megabytes * 1024 * 1024:.0f} {at}')
+    lines.append("# TYPE up gauge")
+    for service in PROMETHEUS_SERVICES:
+        for step in range(steps + 1):
+            at = start + step * PROMETHEUS_STEP_SECONDS
+            lines.append(f'up{{job="{service}",instance="{service}:8080"}} 1 {at}')
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def _error_rate(service: str, age_seconds: float) -> float:
+    if service == "payment-service" and age_seconds < 1200:
+        return 5.0
+    return 0.1
+
+
+class RunningPrometheus:
+    """A ``prometheus`` process we started on a free port over backfilled data; ``close`` stops it."""
+
+    def __init__(self, workdir: Any, end: float | None = None) -> None:
+        import subprocess
+        import time
+        from pathlib import Path
+
+        binaries = prometheus_binaries()
+        if binaries is None:
+            raise RuntimeError("prometheus and promtool are not installed (apt-get install prometheus)")
+        prometheus, promtool = binaries
+        folder = Path(workdir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.end = end if end is not None else time.time()
+        samples = folder / "samples.om"
+        samples.write_text(prometheus_openmetrics(self.end))
+        data = folder / "data"
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(samples), str(data)],
+            check=True, capture_output=True, timeout=120,
+        )
+        config = folder / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 15s\n")  # nothing scraped: the data are fixed
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = (folder / "prometheus.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                prometheus, f"--config.file={config}", f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=3650d",
+                "--log.level=warn",
+            ],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        try:
+            self._wait_ready(deadline=time.monotonic() + 30)
+        except Exception:
+            self.close()
+            raise
+
+    def _wait_ready(self, deadline: float) -> None:
+        import time
+
+        import httpx
+
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.process.returncode}; see {self._log.name}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"prometheus did not get ready on {self.url}; see {self._log.name}")
+
+    def close(self) -> None:
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                # a graceful stop waits for queries still running (a timed-out test's): not for long
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
