@@ -38,6 +38,9 @@ class Assessment:
     def deny(self, rule: str, reason: str) -> None:
         # What a default rule denies is destructive or cannot be analysed: treat it as the worst.
         self.risk = RiskClass.DESTRUCTIVE
+        # An environment may lift the rule: the task then needs an approval, and this is why.
+        if reason not in self.reasons:
+            self.reasons.append(reason)
         denial = Denial(rule, reason)
         if denial not in self.denials:
             self.denials.append(denial)
