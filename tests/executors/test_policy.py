@@ -298,7 +298,8 @@ SPEC_READS = [
     ("shell", "ping -c 5 database.internal && traceroute database.internal"),
     ("shell", "nslookup api.example.com && dig api.example.com"),
     ("shell", "nc -zv redis.internal 6379 && nc -zv mysql.internal 3306"),
-    ("shell", "grep -E 'ERROR|FATAL' /var/log/app/*.log | awk '{print $1,$2,$NF}' | sort | uniq -c | sort -rn | head -20"),
+    ("shell",
+     "grep -E 'ERROR|FATAL' /var/log/app/*.log | awk '{print $1,$2,$NF}' | sort | uniq -c | sort -rn | head -20"),
     ("shell", "curl -s http://localhost:8080/metrics | grep 'db_connections'"),
     ("shell", "curl -s http://localhost:9090/metrics | grep db_connections"),
     ("shell", "curl -s http://localhost:9090/api/v1/query?query=error_rate | jq"),
@@ -413,7 +414,7 @@ def test_lifting_one_rule_leaves_the_others(agent_with: Callable[..., CloudAgent
     assert events == ["denied"]
 
 
-def test_max_risk_refuses_even_approved_tasks_above_it(agent, tmp_path: Path) -> None:
+def test_max_risk_refuses_even_approved_tasks_above_it(agent: CloudAgent, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()
     task = {"type": "shell", "command": f"rm -r {victim}", "approval": APPROVED}
@@ -427,7 +428,9 @@ def test_max_risk_refuses_even_approved_tasks_above_it(agent, tmp_path: Path) ->
 
     # an approved write is still fine in prod
     touched = tmp_path / "touched"
-    write = agent.run({"agent_id": "agent-prod-001", "type": "shell", "command": f"touch {touched}", "approval": APPROVED})
+    write = agent.run(
+        {"agent_id": "agent-prod-001", "type": "shell", "command": f"touch {touched}", "approval": APPROVED}
+    )
     assert write.status is TaskStatus.SUCCEEDED and touched.exists()
 
     # local has no such cap
