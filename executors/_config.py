@@ -13,6 +13,7 @@ logs or audit records.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -158,6 +159,8 @@ class EnvironmentCatalog:
     def __init__(self, environments: Iterable[Environment], default_agent: str | None = None):
         self.environments = {env.name: env for env in environments}
         self._default_agent = default_agent
+        for env in self.environments.values():
+            _register_connection_secrets(env)
 
     @classmethod
     def load(cls, config_dir: Path, default_agent: str | None = None) -> EnvironmentCatalog:
@@ -209,6 +212,16 @@ class EnvironmentCatalog:
     def agents(self) -> dict[str, str]:
         """``{agent id: environment name}`` for every agent."""
         return {agent: env.name for agent, env in self._agents.items()}
+
+
+def _register_connection_secrets(env: Environment) -> None:
+    """Mask every connection secret from the start, not from the first task that uses it: a shell
+    task that prints a config file must not show a password no SQL task has resolved yet."""
+    for task_type, named in env.connections.items():
+        for name, settings in named.items():
+            for key, value in settings.items():
+                with contextlib.suppress(ConfigurationError):  # a missing variable fails at use
+                    _resolve(value, where=f"{env.name}/{task_type}/{name}", key=str(key))
 
 
 def _load_environment(folder: Path) -> Environment:
