@@ -45,6 +45,9 @@ class AuditEvent(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
     #: The task never reached policy: malformed, unknown type or agent, misconfigured connection.
     REJECTED = "rejected"
+    #: A request to the task API: ``actor`` is the token's name, ``command`` the method and path,
+    #: ``status`` the HTTP status (the tasks it runs have records of their own).
+    API_REQUEST = "api_request"
 
 
 class AuditRecord(BaseModel):

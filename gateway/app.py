@@ -1,0 +1,119 @@
+"""The task API application: ``create_app()`` wires settings, service, routers and middleware.
+
+A router is a module with a ``router`` (``fastapi.APIRouter``); adding one to ``ROUTERS`` is all it
+takes to serve it (its handlers get the service as ``request.app.state.service`` and a caller with
+``Depends(gateway.auth.require(Role.OPERATOR))``).
+
+    uvicorn "gateway.app:create_app" --factory      # or: cloud-agent serve --port 8080
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.auth import TokenRegistry
+from gateway.dispatch import Dispatcher
+from gateway.errors import GatewayError, describe_problems, field_problems
+from gateway.middleware import ERROR_SCOPE_KEY, BodySizeLimit, RequestAudit
+from gateway.settings import GatewaySettings
+from gateway.task_service import TaskService
+
+#: Modules whose ``router`` the app serves, in order.
+ROUTERS: tuple[str, ...] = (
+    "gateway.tasks_api",
+    "gateway.logs_ws",
+)
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+}
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    service: TaskService | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> FastAPI:
+    """The FastAPI app of the task API.
+
+    Args:
+        settings: defaults to ``GatewaySettings()`` (``CLOUD_AGENT_*`` environment variables).
+        service: a ready ``TaskService`` (tests); built from ``settings`` otherwise.
+        dispatcher: how tasks run (tests and benchmarks); ``CLOUD_AGENT_DISPATCH`` otherwise.
+    """
+    settings = settings or GatewaySettings()
+    tokens = TokenRegistry.from_settings(settings)
+    service = service or TaskService.from_settings(settings, dispatcher=dispatcher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="Cloud Agent task API",
+        version="1.0.0",
+        description=(
+            "Run diagnostic tasks (shell, SQL, Redis, HTTP, Elasticsearch, Kubernetes, ...) on the agents of "
+            "each environment, safely: policy, approvals, limits and an audit log. Live output on the "
+            "`/ws` WebSocket (`task.subscribe_logs` → `task.log`)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = tokens
+    app.state.service = service
+    for module in ROUTERS:
+        app.include_router(importlib.import_module(module).router)
+    _install_error_handlers(app)
+    # Added last = outermost: the audit sees every answer, the 413 ones included.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestAudit, audit=service.audit)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def answer(request: Request, status: int, code: str, message: str,
+               fields: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+        request.scope[ERROR_SCOPE_KEY] = code
+        body = {"error": {"code": code, "message": message, "fields": fields or []}}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return answer(request, exc.status, exc.code, exc.message, exc.fields, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = field_problems(exc.errors())
+        code = "invalid_task" if request.url.path == "/api/v1/tasks" and request.method == "POST" else "invalid_request"
+        return answer(request, 422, code, describe_problems(problems) or "invalid request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return answer(request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        return answer(request, 500, "internal_error", f"an internal error occurred ({type(exc).__name__})")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the task API with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False)

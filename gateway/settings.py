@@ -1,0 +1,59 @@
+"""Settings of the task API (``CLOUD_AGENT_*``), beside the flows' and the executors' own."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from flows._settings import FlowSettings
+
+#: How the gateway runs a task it dispatches in-process (``CLOUD_AGENT_DISPATCH=in-process``).
+RunAs = Literal["flow-run", "task-run", "engine"]
+
+
+class GatewaySettings(FlowSettings):
+    """Everything ``cloud-agent serve`` reads from the environment.
+
+    Tokens come from ``tokens_file`` (YAML of SHA-256 digests) and/or ``tokens``
+    (``name:role:token,...``, for containers and tests). ``anonymous_role`` lets requests without a
+    token in with that role: the spec's ``CloudAgentClient`` sends none. Off unless set, and only
+    for trusted networks.
+    """
+
+    tokens_file: Path | None = None
+    tokens: str | None = Field(default=None, repr=False)
+    anonymous_role: Literal["viewer", "operator", "approver"] | None = None
+
+    #: ``sqlite:///path`` for the task records (default ``<state_dir>/tasks.sqlite3``).
+    task_store_url: str | None = None
+    #: Names this gateway in its task records, so a restart marks only its own orphans crashed.
+    gateway_name: str = Field(default_factory=socket.gethostname)
+
+    #: ``flow-run``: a one-item ``execute-batch`` flow run per task (shows in the Prefect UI as a
+    #: flow run). ``task-run``: a Prefect task run without a flow run (shows as a task run, several
+    #: times faster). ``engine``: the bare engine, nothing in Prefect (no Prefect server needed).
+    gateway_run_as: RunAs = "flow-run"
+    #: Threads that run in-process tasks; per-agent limits apply before a task gets one.
+    gateway_threads: int = Field(default=32, gt=0, le=512)
+
+    #: Requests with a larger body are refused with 413.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    #: Tasks an agent may have waiting beyond its running ones; more are refused with 429.
+    queue_per_agent: int = Field(default=200, ge=0)
+    #: A sync request waits this long beyond the task's (capped) timeout before answering 202.
+    sync_grace_seconds: float = Field(default=5.0, ge=0)
+    #: How often the work-pool dispatcher reads the state and logs of its flow runs.
+    gateway_poll_seconds: float = Field(default=0.1, gt=0)
+    #: A work-pool task not picked up by a worker within its timeout plus this is cancelled.
+    pickup_grace_seconds: float = Field(default=60.0, gt=0)
+    #: At shutdown, running tasks get this long to finish before the gateway stops waiting.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    #: Output lines kept per task for late WebSocket subscribers, and tasks whose lines are kept.
+    log_lines_per_task: int = Field(default=10_000, gt=0)
+    log_tasks_kept: int = Field(default=1_000, gt=0)
+
+    def resolved_task_store_url(self) -> str:
+        return self.task_store_url or f"sqlite:///{self.state_dir / 'tasks.sqlite3'}"
