@@ -216,6 +216,17 @@ def environments(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
             stdout.print(f"    {kind}: {', '.join(names)}", highlight=False)
 
 
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the task API: REST under /api/v1, live logs on /ws, OpenAPI at /docs."""
+    from gateway.app import serve as serve_api
+
+    serve_api(host=host, port=port)
+
+
 def main() -> None:
     """Entry point of the ``cloud-agent`` console script."""
     try:
