@@ -139,10 +139,10 @@ def _resolve(value: Any, *, where: str, key: str = "") -> Any:
     def substitute(match: re.Match[str]) -> str:
         variable, default = match.group(1), match.group(2)
         found = os.environ.get(variable)
-        if found is None:
-            if default is None:
-                raise ConfigurationError(f"connection {where} needs the environment variable {variable}")
+        if not found and default is not None:  # as in the shell, ``:-`` replaces unset and empty
             found = default
+        if found is None:
+            raise ConfigurationError(f"connection {where} needs the environment variable {variable}")
         if is_secret_key(key):
             register_secret(found)
         return found
