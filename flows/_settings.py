@@ -24,6 +24,8 @@ class FlowSettings(AgentSettings):
     approval_timeout_seconds: int = Field(default=900, gt=0)
     #: How often a paused run checks for the person's answer.
     approval_poll_seconds: int = Field(default=2, gt=0)
+    #: Seconds between applying a fix and checking whether the fault is gone.
+    fix_settle_seconds: float = Field(default=3.0, ge=0)
     #: How often ``run_deployment`` checks a dispatched batch.
     dispatch_poll_seconds: float = Field(default=0.25, gt=0)
     #: How often an environment's worker asks its work pool for new runs.

@@ -1,0 +1,49 @@
+"""Step 3, analysis: ranked (component, fault) hypotheses with calibrated confidence and evidence."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows._models import current_ranker
+from flows.collect import CollectedEvidence
+from flows.context import IncidentContext
+from flows.report import CycleReport
+from models import Analysis, Observations, TargetContext, Telemetry, TelemetryError, Topology, analyze
+
+
+@task(name="rank-hypotheses", cache_policy=NO_CACHE, persist_result=False)
+def rank_hypotheses(
+    telemetry: Telemetry,
+    topology: Topology | None,
+    observations: Observations,
+    alert_time: float,
+    target: TargetContext,
+) -> Analysis:
+    return analyze(
+        telemetry,
+        topology=topology,
+        observations=observations,
+        alert_time=alert_time,
+        ranker=current_ranker(),
+        target=target,
+    )
+
+
+def analyze_step(
+    ctx: IncidentContext, metrics: pd.DataFrame, evidence: CollectedEvidence, report: CycleReport, *, name: str = "analyze"
+) -> Analysis | None:
+    step = report.begin(name)
+    try:
+        telemetry = Telemetry(metrics=metrics, logs=evidence.logs, traces=evidence.traces)
+    except TelemetryError as exc:
+        report.end(step, f"no analysis: {exc}")
+        return None
+    analysis = rank_hypotheses(telemetry, ctx.topology, evidence.observations, ctx.alert_time, ctx.target)
+    top = analysis.hypotheses[:3]
+    report.end(
+        step,
+        "top: " + "; ".join(f"{h.component}/{h.fault} {h.confidence:.2f}" for h in top) if top else "no hypothesis",
+    )
+    return analysis

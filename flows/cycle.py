@@ -1,0 +1,138 @@
+"""``rca-incident``: the seven-step cycle for one alert group.
+
+    detect → collect → analyze → verify → suggest → fix → feedback
+
+Each step lives in its own module; this flow only says in which order they run and when the cycle
+stops early (no anomaly, a duplicate run, nothing confirmed). Every run leaves a Markdown RCA report
+and a table of ranked hypotheses as Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.runtime import flow_run
+
+from flows.alerts import AlertGroup
+from flows.analyze import analyze_step
+from flows.collect import collect_step
+from flows.context import incident_context
+from flows.detect import detect_step
+from flows.feedback import feedback_step
+from flows.fix import fix_step
+from flows.report import CycleReport, hypotheses_table, render_markdown
+from flows.suggest import suggest_step
+from flows.verify import verify_step
+
+ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+
+
+def _run_name() -> str:
+    alert = flow_run.parameters.get("alert") or {}
+    labels = alert.get("commonLabels", {}) if isinstance(alert, dict) else {}
+    return f"rca-{labels.get('alertname', 'alert')}-{labels.get('service', 'unknown')}".lower()
+
+
+@flow(name="rca-incident", flow_run_name=_run_name, persist_result=True, log_prints=True)
+def rca_incident(alert: AlertGroup) -> dict[str, Any]:
+    """Diagnose one Alertmanager alert group and, when it is safe or approved, fix it."""
+    logger = get_run_logger()
+    duplicate = _claim_group(alert)
+    ctx = incident_context(alert)
+    report = CycleReport(
+        incident_id=str(flow_run.id),
+        alertname=alert.alertname,
+        service=alert.service,
+        environment=ctx.environment.name,
+        summary=alert.summary,
+        group_key=alert.groupKey,
+        starts_at=alert.starts_at,
+        flow_run_url=flow_run.ui_url,
+        notes=list(ctx.notes),
+    )
+    if duplicate is not None:
+        report.outcome = "duplicate"
+        report.notes.append(f"flow run {duplicate} already handles this alert group")
+        return _publish(report)
+
+    detection, metrics = detect_step(ctx, report)
+    if detection is not None and not detection.is_anomaly:
+        report.outcome = "no_anomaly"
+        return _publish(report)
+
+    evidence = collect_step(ctx, detection, report)
+    analysis = analyze_step(ctx, metrics, evidence, report)
+    if analysis is None or not analysis.hypotheses:
+        report.outcome = "root_cause_not_found"
+        feedback_step(report, analysis)
+        return _publish(report)
+    report.hypotheses = analysis.hypotheses
+
+    verify_step(ctx, report.hypotheses, report)
+    root = report.root_cause
+    confirmed = root is not None and report.verification_of(root) == "confirmed"
+    fixes = suggest_step(ctx, root, report)
+    if not confirmed:
+        report.outcome = "root_cause_not_found"
+    else:
+        assert root is not None
+        record = fix_step(ctx, root, fixes, report)
+        report.outcome = _outcome_of(record)
+        if record is not None and record.worked is False:
+            logger.warning("the fix did not resolve %s/%s; collecting again", root.component, root.fault)
+            again = collect_step(ctx, detection, report, round_name="collect-again")
+            second = analyze_step(ctx, metrics, again, report, name="analyze-again")
+            report.reanalysis = second.hypotheses if second is not None else []
+
+    feedback_step(report, analysis)
+    return _publish(report)
+
+
+def _outcome_of(record: Any) -> str:
+    if record is None:
+        return "requires_manual_review"
+    return {
+        "rejected": "fix_rejected",
+        "timed_out": "fix_timed_out",
+        "not_runnable": "requires_manual_review",
+    }.get(record.decision, "fixed" if record.worked else "fix_failed")
+
+
+def _claim_group(alert: AlertGroup) -> str | None:
+    """Tag this run with its alert group; return an older active run of the group, if any."""
+    me = flow_run.id
+    with get_client(sync_client=True) as client:
+        current = client.read_flow_run(me)
+        if alert.group_tag not in (current.tags or []):
+            client.update_flow_run(me, tags=[*(current.tags or []), alert.group_tag])
+        others = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[alert.group_tag]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE_STATES)),
+                id=FlowRunFilterId(not_any_=[me]),
+            ),
+            limit=10,
+        )
+    older = [run for run in others if run.created and current.created and run.created < current.created]
+    return str(older[0].id) if older else None
+
+
+def _publish(report: CycleReport) -> dict[str, Any]:
+    markdown = render_markdown(report)
+    key = f"rca-{report.incident_id[:8]}"
+    create_markdown_artifact(markdown=markdown, key=f"{key}-report", description=f"RCA report: {report.alertname}")
+    rows = hypotheses_table(report)
+    if rows:
+        create_table_artifact(table=rows, key=f"{key}-hypotheses", description="Ranked root-cause hypotheses")
+    return report.model_dump(mode="json")

@@ -1,0 +1,49 @@
+"""Step 1, detection: collect every component's metrics around the alert, then decide whether the
+alert is a real anomaly, since when, and which services look involved."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows.context import ACTOR, IncidentContext
+from flows.dispatch import run_batches
+from flows.report import CycleReport
+from models import Detection, Telemetry, TelemetryError, detect
+from models.collection import metrics_from_results, plan_metrics
+
+
+@task(name="detect-anomaly", cache_policy=NO_CACHE, persist_result=False)
+def detect_anomaly(metrics: pd.DataFrame, alert_time: float) -> Detection:
+    return detect(Telemetry(metrics=metrics), alert_time=alert_time)
+
+
+def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | None, pd.DataFrame]:
+    """The detection of the cycle, and the metrics frame the analysis reuses."""
+    step = report.begin("detect")
+    if ctx.sources.metrics is None:
+        report.end(step, "no metrics source configured for this environment: detection skipped")
+        return None, pd.DataFrame({"time": []})
+    plan = plan_metrics(ctx.sources.metrics, ctx.services(), ctx.window)
+    results = run_batches({ctx.environment.name: plan}, step="detect", actor=ACTOR).get(ctx.environment.name, [])
+    failed = [f"{item.label}: {result.get('status')}" for item, result in zip(plan, results, strict=True)
+              if result.get("status") != "succeeded"]
+    report.collection.failures += failed
+    report.collection.planned += len(plan)
+    report.collection.succeeded += len(plan) - len(failed)
+    report.collection.by_purpose["metrics"] = report.collection.by_purpose.get("metrics", 0) + len(plan) - len(failed)
+    metrics = metrics_from_results(plan, results)
+    try:
+        detection = detect_anomaly(metrics, ctx.alert_time)
+    except TelemetryError as exc:
+        report.end(step, f"detection impossible: {exc}")
+        return None, metrics
+    report.detection = detection.model_dump(mode="json")
+    verdict = "anomaly" if detection.is_anomaly else "no anomaly"
+    report.end(
+        step,
+        f"{verdict} (score {detection.score:.2f}) from {metrics.shape[1] - 1} metrics of {len(plan) - len(failed)} "
+        f"components; involved: {', '.join(detection.involved_services[:5]) or '-'}",
+    )
+    return detection, metrics

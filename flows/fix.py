@@ -1,0 +1,125 @@
+"""Step 6, fix: low risk and high confidence runs by itself; anything else waits for a person.
+
+The wait is Prefect's: the flow run pauses with ``pause_flow_run(wait_for_input=FixDecision)`` and
+the Prefect UI shows a form (approve or reject, and a comment). Nobody answering within the
+timeout is an outcome of its own — the fix is not applied and the report says so. Every applied
+fix carries an ``Approval`` (the person, or the auto-fix policy), because the executors refuse a
+``write`` task without one; afterwards the root cause's verification runs again to see whether the
+fault is gone.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect.client.orchestration import get_client
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+from prefect.states import Running
+from pydantic import Field
+
+from flows._runtime import settings
+from flows.context import ACTOR, IncidentContext
+from flows.dispatch import run_batches
+from flows.report import CycleReport, FixRecord
+from flows.suggest import best_fix
+from models import FixSuggestion, Hypothesis, Risk, interpret_verification, verification_tasks
+from models.planning import PlannedTask
+
+
+class FixDecision(RunInput):
+    """The form a person fills in the Prefect UI to let a fix run, or not."""
+
+    approve: bool = Field(default=False, description="Run this fix now")
+    approver: str = Field(default="", description="Your name (recorded in the audit log)")
+    comment: str = Field(default="", description="Why (recorded in the audit log)")
+
+
+def fix_step(ctx: IncidentContext, root: Hypothesis, fixes: list[FixSuggestion], report: CycleReport) -> FixRecord | None:
+    step = report.begin("fix")
+    fix = best_fix(fixes)
+    if fix is None:
+        report.end(step, "no runnable fix: a person has to act (see the suggestions)")
+        return None
+    current = settings()
+    if Risk(fix.risk) is Risk.LOW and fix.confidence > current.auto_fix_confidence:
+        record = FixRecord(
+            suggestion=fix,
+            decision="auto",
+            decided_by="policy:auto-fix",
+            reason=f"low risk and confidence {fix.confidence:.2f} > {current.auto_fix_confidence:.2f}",
+        )
+    else:
+        record = _ask_a_person(fix, root, report)
+    if record.decision in ("auto", "approved"):
+        _apply(ctx, root, record)
+    report.fix = record
+    report.end(step, f"{fix.action}: {record.decision}" + (f", worked: {record.worked}" if record.worked is not None else ""))
+    return record
+
+
+def _ask_a_person(fix: FixSuggestion, root: Hypothesis, report: CycleReport) -> FixRecord:
+    current = settings()
+    description = (
+        f"### Approve a fix for `{root.component}` ({root.fault}, confidence {root.confidence:.2f})\n\n"
+        f"**{fix.action}** — {fix.description}\n\n"
+        f"- risk: **{fix.risk}**, confidence {fix.confidence:.2f}\n"
+        f"- task: `{fix.command}`\n\n"
+        f"Waiting {current.approval_timeout_seconds} s; without an answer the fix is not applied."
+    )
+    try:
+        decision = pause_flow_run(
+            wait_for_input=FixDecision.with_initial_data(description=description, approve=False),
+            timeout=current.approval_timeout_seconds,
+            poll_interval=current.approval_poll_seconds,
+            key=f"fix-{fix.action}",
+        )
+    except FlowPauseTimeout:
+        _resume_after_timeout()
+        return FixRecord(
+            suggestion=fix,
+            decision="timed_out",
+            reason=f"nobody answered within {current.approval_timeout_seconds} s; the fix was not applied",
+        )
+    who = decision.approver.strip() or "prefect-ui"
+    if not decision.approve:
+        return FixRecord(suggestion=fix, decision="rejected", decided_by=who, reason=decision.comment)
+    return FixRecord(suggestion=fix, decision="approved", decided_by=who, reason=decision.comment)
+
+
+def _resume_after_timeout() -> None:
+    """A pause that timed out leaves the run Paused; the cycle goes on (and reports) without the fix."""
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(
+            flow_run.id, Running(message="no approval in time; continuing without the fix"), force=True
+        )
+
+
+def _apply(ctx: IncidentContext, root: Hypothesis, record: FixRecord) -> None:
+    fix = record.suggestion
+    task = {
+        **fix.command,
+        "approval": {
+            "approved_by": record.decided_by or "unknown",
+            "reason": f"fix {fix.action} for {root.component}/{root.fault}" + (f": {record.reason}" if record.reason else ""),
+        },
+    }
+    items = [PlannedTask(label=f"fix {fix.action} on {root.component}", purpose="fix", service=root.component, task=task)]
+    checks = [
+        PlannedTask(label=f"re-verify {root.fault} of {root.component}", purpose="verification", service=root.component, task=t)
+        for t in verification_tasks(root, ctx.target)
+    ]
+    [result] = run_batches({ctx.environment.name: items}, step="fix", actor=ACTOR)[ctx.environment.name]
+    record.result = result
+    if result.get("status") != "succeeded":
+        record.worked = False
+        record.verification = "the fix task itself did not succeed"
+        return
+    time.sleep(settings().fix_settle_seconds)  # let the system react before looking again
+    after = run_batches({ctx.environment.name: checks}, step="verify-fix", actor=ACTOR).get(ctx.environment.name, [])
+    verification = interpret_verification(root, after)
+    # The fault's verification confirming it again means the fix did not take.
+    record.worked = verification.status == "refuted"
+    record.verification = verification.reason
