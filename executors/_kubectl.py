@@ -279,7 +279,8 @@ def _parse_flags(words: list[str], family: str, operation: str) -> tuple[dict[st
         if not word.startswith("-") or word == "-":
             positionals.append(word)
             continue
-        name, has_value, value = word.partition("=")
+        name, separator, value = word.partition("=")
+        has_value = bool(separator)
         if name.startswith("-") and not name.startswith("--") and len(name) > 2 and not has_value:
             # pflag shorthand with the value attached: -nproduction, -owide
             name, has_value, value = name[:2], True, name[2:]
@@ -314,13 +315,13 @@ def _operands(operation: str, positionals: list[str]) -> dict[str, Any]:
         if len(positionals) > 2:
             raise InvalidTask(f"kubectl get takes a resource type and at most one name, not {positionals[2:]}")
         if "/" in positionals[0] and len(positionals) == 1:
-            kind, _, name = positionals[0].partition("/")
-            return {"resources": (_resource(kind, "get"),), "name": _checked_name(name)}
+            kind, _, slashed = positionals[0].partition("/")
+            return {"resources": (_resource(kind, "get"),), "name": _checked_name(slashed)}
         resources = tuple(dict.fromkeys(_resource(kind, "get") for kind in positionals[0].split(",")))
-        name = _checked_name(positionals[1]) if len(positionals) == 2 else None
-        if name is not None and len(resources) > 1:
+        named = _checked_name(positionals[1]) if len(positionals) == 2 else None
+        if named is not None and len(resources) > 1:
             raise InvalidTask("kubectl get with a name takes one resource type")
-        return {"resources": resources, "name": name}
+        return {"resources": resources, "name": named}
     if operation == "describe":
         kind, name = _kind_and_name(positionals, operation, default_kind=None)
         if kind != "pods":
@@ -337,8 +338,8 @@ def _operands(operation: str, positionals: list[str]) -> dict[str, Any]:
             raise InvalidTask(f"kubectl top supports pods only, not {given}")
         if len(positionals) > 2:
             raise InvalidTask(f"kubectl top pods takes at most one pod name, not {positionals[2:]}")
-        name = _checked_name(positionals[1]) if len(positionals) == 2 else None
-        return {"resources": ("pods",), "name": name}
+        pod = _checked_name(positionals[1]) if len(positionals) == 2 else None
+        return {"resources": ("pods",), "name": pod}
     # rollout * and scale act on one deployment
     kind, name = _kind_and_name(positionals, operation, default_kind=None)
     if kind != "deployments":

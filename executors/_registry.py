@@ -25,6 +25,7 @@ BUILT_IN = {
     "elasticsearch": "executors.elasticsearch:ElasticsearchExecutor",
     "clickhouse": "executors.clickhouse:ClickHouseExecutor",
     "prometheus": "executors.prometheus:PrometheusExecutor",
+    "k8s": "executors.k8s:KubernetesExecutor",
 }
 
 

@@ -33,7 +33,7 @@ LOCAL_CONNECTIONS: dict[str, Any] = {
         "unreachable": {"host": "127.0.0.1", "port": 9},
     },
     "k8s": {
-        "default": {"host": "${CLOUD_AGENT_TEST_K8S_URL:-http://127.0.0.1:6443}", "namespace": "default"},
+        "default": {"host": "${CLOUD_AGENT_TEST_K8S_URL:-http://127.0.0.1:6443}", "namespace": "production"},
         "unreachable": {"host": "http://127.0.0.1:9"},
     },
     "prometheus": {

@@ -451,3 +451,93 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# -- Kubernetes API: recorded responses (contract tests) ---------------------------------------
+
+K8S_URL_VARIABLE = "CLOUD_AGENT_TEST_K8S_URL"
+K8S_RECORDINGS = __import__("pathlib").Path(__file__).with_name("k8s_recordings")
+
+
+class RecordedKubernetesAPI:
+    """A local HTTP server answering Kubernetes API requests with recorded responses.
+
+    No API server can be had offline (no kube-apiserver, kind, k3s, kwok or envtest binaries), so
+    the ``k8s`` executor is contract-tested: the unmodified official client talks HTTP to this
+    server, which answers from ``k8s_recordings/`` — real API object shapes (PodList, EventList,
+    Deployment, Status...) chosen by ``routes.json`` — and keeps every request it got (method,
+    path, query, body) so tests can check what the client sent. It has no state: a PATCH is
+    answered with the recorded object, not with the patched one.
+    """
+
+    def __init__(self, recordings: Any = K8S_RECORDINGS) -> None:
+        import http.server
+        import json
+        import threading
+        from pathlib import Path
+
+        self.folder = Path(recordings)
+        self.routes: list[dict[str, Any]] = json.loads((self.folder / "routes.json").read_text())["routes"]
+        self.requests: list[dict[str, Any]] = []
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _kubernetes_handler(self))
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="recorded-k8s-api", daemon=True)
+        self._thread.start()
+
+    def answer(self, method: str, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
+        for route in self.routes:
+            if route["method"] != method or route["path"] != path:
+                continue
+            wanted = route.get("query_contains", {})
+            if all(fragment in query.get(key, "") for key, fragment in wanted.items()):
+                body = (self.folder / route["file"]).read_bytes()
+                return route.get("status", 200), route.get("content_type", "application/json"), body
+        return 404, "application/json", (self.folder / "status-404-no-route.json").read_bytes()
+
+    def requests_to(self, path: str, method: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"] == path and (method is None or r["method"] == method)]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _kubernetes_handler(api: RecordedKubernetesAPI) -> type:
+    import http.server
+    import json
+    from urllib.parse import parse_qsl, urlsplit
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            url = urlsplit(self.path)
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw.decode(errors="replace")
+            api.requests.append({
+                "method": self.command, "path": url.path, "query": query, "body": body,
+                "content_type": self.headers.get("Content-Type"), "authorization": self.headers.get("Authorization"),
+            })
+            status, content_type, payload = api.answer(self.command, url.path, query)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Audit-Id", "00000000-0000-4000-8000-000000000000")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _handle
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
