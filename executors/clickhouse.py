@@ -32,6 +32,7 @@ from typing import Any, Literal
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError, ProgrammingError
+from clickhouse_connect.driver.httpclient import HttpClient
 from clickhouse_connect.driver.summary import QuerySummary
 from pydantic import BaseModel, ConfigDict, Field
 from urllib3 import Timeout
@@ -86,7 +87,7 @@ class ClickHouseExecutor(Executor):
         self.params(ClickHouseParams, spec)
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
-        params = self.params(ClickHouseParams, spec)
+        params: ClickHouseParams = self.params(ClickHouseParams, spec)
         statements = split_statements(spec.command)
         connection = ctx.connection()
         mode = _mode(connection)
@@ -98,7 +99,7 @@ class ClickHouseExecutor(Executor):
                 client = lease.connection
                 for statement in statements:
                     ctx.check_deadline()
-                    if mode == "http":
+                    if isinstance(client, HttpClient):
                         client.timeout = Timeout(
                             connect=min(ctx.remaining(), 10.0), read=ctx.remaining() + _READ_BACKSTOP_SECONDS
                         )

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, HttpHeaders, TlsError, TransportError, Urllib3HttpNode
+from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,7 +89,7 @@ class OpenSearchNode(Urllib3HttpNode):
         target: str,
         body: bytes | None = None,
         headers: HttpHeaders | None = None,
-        **kwargs: Any,
+        request_timeout: DefaultType | float | None = DEFAULT,
     ) -> Any:  # elastic_transport's NodeApiResponse, not exported by the package
         if headers:
             headers = HttpHeaders(headers)
@@ -96,7 +97,7 @@ class OpenSearchNode(Urllib3HttpNode):
                 value = headers.get(name)
                 if value and "vnd.elasticsearch+" in value:
                     headers[name] = value.split(";", 1)[0].replace("vnd.elasticsearch+", "")
-        response = super().perform_request(method, target, body=body, headers=headers, **kwargs)
+        response = super().perform_request(method, target, body=body, headers=headers, request_timeout=request_timeout)
         if 200 <= response.meta.status < 300 and "x-elastic-product" not in response.meta.headers:
             reply_headers = HttpHeaders(response.meta.headers)
             reply_headers["x-elastic-product"] = "Elasticsearch"
@@ -113,12 +114,12 @@ class ElasticsearchExecutor(Executor):
         self._clients_lock = threading.Lock()
 
     def validate(self, spec: TaskSpec) -> None:
-        params = self.params(ElasticsearchParams, spec)
+        params: ElasticsearchParams = self.params(ElasticsearchParams, spec)
         if params.operation == "get" and (not params.id or not params.index):
             raise InvalidTask("an elasticsearch get needs params.index (one index) and params.id")
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
-        params = self.params(ElasticsearchParams, spec)
+        params: ElasticsearchParams = self.params(ElasticsearchParams, spec)
         connection = ctx.connection()
         client, where = self._client(connection)
         index = params.index or connection.get("default_index") or None
@@ -189,7 +190,8 @@ class ElasticsearchExecutor(Executor):
 
     def _get(self, client: Elasticsearch, params: ElasticsearchParams, ctx: RunContext) -> TaskResult:
         assert params.index is not None and params.id is not None  # checked by validate
-        reply = client.get(index=params.index, id=params.id, source=params.source).body
+        source = params.source if not isinstance(params.source, dict) else None  # a get takes no includes map
+        reply = client.get(index=params.index, id=params.id, source=source).body
         return ctx.result(data=_hit(reply))
 
     def _client(self, connection: Connection) -> tuple[Elasticsearch, str]:

@@ -152,7 +152,7 @@ def _make_client(connection: Connection) -> httpx.Client:
 
 def _plan(spec: TaskSpec, now: float) -> tuple[str, str, dict[str, str]]:
     """The query, the API endpoint and its form parameters; ``InvalidTask`` for a bad request."""
-    params = Executor.params(PrometheusParams, spec)
+    params: PrometheusParams = Executor.params(PrometheusParams, spec)
     query = params.query or spec.command.strip()
     if not query:
         raise InvalidTask("a prometheus task needs a PromQL query (command or params.query)")
