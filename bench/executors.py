@@ -6,6 +6,10 @@ same operation on the bare driver with an already-open connection. Prints median
 the overhead in ms. Target (issue 2): under 2 ms of overhead per task for SQL and Redis.
 
     .venv/bin/python bench/executors.py [--runs 200] [--types shell,postgres,...]
+
+The elasticsearch, clickhouse, prometheus and k8s rows use the executor tests' servers
+(``tests/executors/servers.py``): osmem-server, embedded chdb, Debian's prometheus (skipped when
+not installed) and the recorded Kubernetes API.
 """
 
 from __future__ import annotations
@@ -77,6 +81,59 @@ def _direct_actions(url: str) -> dict[str, Callable[[], Any]]:
     }
 
 
+def _query_servers(workdir: Path) -> tuple[dict[str, Callable[[], Any]], dict[str, dict[str, Any]], Callable[[], None]]:
+    """Start the servers of the query executors, publish their addresses for the test connections,
+    and return the direct driver actions, the tasks, and how to stop the servers."""
+    import json
+    import os
+
+    import clickhouse_connect
+    import httpx
+    from elasticsearch import Elasticsearch
+    from kubernetes import client as k8s
+
+    from executors.elasticsearch import OpenSearchNode
+    from tests.executors import servers
+
+    opensearch = servers.start_opensearch()
+    kubernetes = servers.RecordedKubernetesAPI()
+    prometheus = servers.RunningPrometheus(workdir / "prometheus") if servers.prometheus_binaries() else None
+    os.environ[servers.OPENSEARCH_URL_VARIABLE] = opensearch.url
+    os.environ[servers.K8S_URL_VARIABLE] = kubernetes.url
+    if prometheus is not None:
+        os.environ[servers.PROMETHEUS_URL_VARIABLE] = prometheus.url
+
+    search = Elasticsearch(opensearch.url, node_class=OpenSearchNode)
+    chdb = clickhouse_connect.get_client(interface="chdb")
+    core = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=kubernetes.url)))
+    http = httpx.Client()
+    query = {"match": {"level": "ERROR"}}
+    direct: dict[str, Callable[[], Any]] = {
+        "elasticsearch": lambda: search.search(index="app-logs-*", query=query).body,
+        "clickhouse": lambda: chdb.query("SELECT 1").result_rows,
+        "k8s": lambda: json.loads(core.list_namespaced_pod("production", _preload_content=False).data),
+    }
+    if prometheus is not None:
+        direct["prometheus"] = lambda: http.post(f"{prometheus.url}/api/v1/query", data={"query": "up"}).json()
+    tasks = {
+        "elasticsearch": {"type": "elasticsearch", "params": {"index": "app-logs-*", "query": query}},
+        "clickhouse": {"type": "clickhouse", "command": "SELECT 1"},
+        "prometheus": {"type": "prometheus", "command": "up"},
+        "k8s": {"type": "k8s", "command": "kubectl get pods -n production"},
+    }
+
+    def stop() -> None:
+        search.close()
+        chdb.close()
+        http.close()
+        servers.stop_opensearch(opensearch)
+        kubernetes.close()
+        if prometheus is not None:
+            prometheus.close()
+
+    return direct, tasks, stop
+
+
 def _tasks(url: str) -> dict[str, dict[str, Any]]:
     return {
         "shell": {"type": "shell", "command": "echo ok"},
@@ -90,7 +147,7 @@ def _tasks(url: str) -> dict[str, dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--types", default="shell,postgres,mysql,redis,api")
+    parser.add_argument("--types", default="shell,postgres,mysql,redis,api,elasticsearch,clickhouse,prometheus,k8s")
     args = parser.parse_args()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
@@ -102,6 +159,9 @@ def main() -> None:
     agent = CloudAgent(catalog, open_audit_log(f"sqlite:///{workdir / 'audit.sqlite3'}"))
     direct = _direct_actions(url)
     tasks = _tasks(url)
+    more_direct, more_tasks, stop_servers = _query_servers(workdir)
+    direct.update(more_direct)
+    tasks.update(more_tasks)
 
     print(f"executor overhead, median of {args.runs} runs each (audit: SQLite WAL)")
     print(f"{'type':<12}{'direct ms':>11}{'executor ms':>13}{'overhead ms':>13}{'ratio':>8}")
@@ -118,6 +178,7 @@ def main() -> None:
             f"{executor_ms / direct_ms:>8.2f}"
         )
     agent.close()
+    stop_servers()
     server.shutdown()
 
 
