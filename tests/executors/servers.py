@@ -488,11 +488,14 @@ class RecordedKubernetesAPI:
         self._thread.start()
 
     def answer(self, method: str, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
+        import time
+
         for route in self.routes:
             if route["method"] != method or route["path"] != path:
                 continue
             wanted = route.get("query_contains", {})
             if all(fragment in query.get(key, "") for key, fragment in wanted.items()):
+                time.sleep(route.get("delay_seconds", 0))
                 body = (self.folder / route["file"]).read_bytes()
                 return route.get("status", 200), route.get("content_type", "application/json"), body
         return 404, "application/json", (self.folder / "status-404-no-route.json").read_bytes()

@@ -351,6 +351,28 @@ def test_a_missing_metrics_api_is_not_found(agent: CloudAgent, api: RecordedKube
     assert "metrics-server" in result.error.message
 
 
+@pytest.mark.integration
+def test_a_slow_api_server_is_a_timeout(agent: CloudAgent, api: RecordedKubernetesAPI) -> None:
+    result = run(agent, "kubectl get pods -n slow", timeout=1)
+    assert result.status is TaskStatus.TIMED_OUT
+    assert result.error.code == "timed_out"
+    assert result.duration_ms < 2500
+
+
+def test_no_kubernetes_configuration_at_all_is_a_configuration_error(
+    config_dir: Path, state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config, and this is not a pod
+    connections = {key: value for key, value in LOCAL_CONNECTIONS.items() if key != "k8s"}
+    write_environment(config_dir, "bare", agents=["agent-bare-001"], connections=connections)
+    catalog = EnvironmentCatalog.load(config_dir, default_agent="agent-bare-001")
+    with CloudAgent(catalog, open_audit_log(f"sqlite:///{state_dir / 'bare.sqlite3'}")) as bare:
+        result = run(bare, "kubectl get pods")
+    assert result.error.code == "configuration_error"
+    assert "set KUBECONFIG, run inside a cluster, or configure a k8s connection" in result.error.message
+
+
 def test_unsupported_verbs_list_the_supported_ones(agent: CloudAgent) -> None:
     result = run(agent, "kubectl delete pod my-app-pod -n production")
     assert result.error.code == "invalid_task"
