@@ -8,6 +8,7 @@ import random
 import re
 import time
 import tracemalloc
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,29 +24,40 @@ def _unique_seconds(base: int) -> str:
     return f"{base}.{random.randrange(10_000, 99_999)}"
 
 
-def _processes_running(*argv: str) -> list[int]:
-    """Live (non-zombie) processes whose command line is exactly ``argv``."""
-    found = []
+@pytest.fixture
+def mark(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A variable every process this test's tasks start inherits, to find them in /proc later."""
+    value = uuid.uuid4().hex
+    monkeypatch.setenv("CA_TEST_TASK_MARK", value)
+    return value
+
+
+def _marked_processes(mark: str) -> dict[int, str]:
+    """Live (non-zombie) processes carrying ``mark`` in their environment: ``{pid: command line}``."""
+    needle = f"CA_TEST_TASK_MARK={mark}".encode()
+    found = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[:-1]
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
             stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if [part.decode(errors="replace") for part in cmdline] == list(argv) and stat[stat.rfind(")") + 2] != "Z":
-            found.append(int(entry))
+        if needle in environ and stat[stat.rfind(")") + 2] != "Z":
+            found[int(entry)] = cmdline.strip()
     return found
 
 
-def _none_left(*durations: str) -> bool:
-    """No ``sleep <duration>`` alive, allowing a moment for the kernel to finish reaping."""
+def _left_behind(mark: str) -> dict[int, str]:
+    """What the task started that is still alive, once the kernel has had a moment to reap."""
     for _ in range(20):
-        if not any(_processes_running("sleep", duration) for duration in durations):
-            return True
+        left = _marked_processes(mark)
+        if not left:
+            return {}
         time.sleep(0.05)
-    return False
+    return left
 
 
 def test_stdout_stderr_and_exit_code(agent: CloudAgent) -> None:
@@ -105,8 +117,7 @@ def test_a_pipeline_fails_like_bash_says(agent: CloudAgent) -> None:
     assert result.error is not None and "No such file or directory" in result.error.message
 
 
-def test_sleep_30_with_timeout_1_is_killed_within_2_seconds(agent: CloudAgent) -> None:
-    before = set(_processes_running("sleep", "30"))
+def test_sleep_30_with_timeout_1_is_killed_within_2_seconds(agent: CloudAgent, mark: str) -> None:
     started = time.monotonic()
 
     result = agent.run({"type": "shell", "command": "sleep 30", "timeout": 1})
@@ -117,11 +128,10 @@ def test_sleep_30_with_timeout_1_is_killed_within_2_seconds(agent: CloudAgent) -
     assert 0.9 < result.duration_ms / 1000 < 2.0
     assert result.exit_code is None
     assert result.error is not None and result.error.code == "timed_out"
-    time.sleep(0.1)
-    assert set(_processes_running("sleep", "30")) <= before
+    assert _left_behind(mark) == {}
 
 
-def test_timeout_kills_children_and_background_jobs(agent: CloudAgent) -> None:
+def test_timeout_kills_children_and_background_jobs(agent: CloudAgent, mark: str) -> None:
     durations = [_unique_seconds(base) for base in (300, 301, 302, 303)]
     command = f"sh -c 'sleep {durations[0]} & sleep {durations[1]}' & sleep {durations[2]} & sleep {durations[3]}"
     started = time.monotonic()
@@ -130,10 +140,10 @@ def test_timeout_kills_children_and_background_jobs(agent: CloudAgent) -> None:
 
     assert result.status is TaskStatus.TIMED_OUT
     assert time.monotonic() - started < 2.0
-    assert _none_left(*durations)
+    assert _left_behind(mark) == {}
 
 
-def test_timeout_kills_what_ignores_sigterm(agent: CloudAgent) -> None:
+def test_timeout_kills_what_ignores_sigterm(agent: CloudAgent, mark: str) -> None:
     duration = _unique_seconds(304)
     started = time.monotonic()
 
@@ -142,20 +152,20 @@ def test_timeout_kills_what_ignores_sigterm(agent: CloudAgent) -> None:
     assert result.status is TaskStatus.TIMED_OUT
     assert time.monotonic() - started < 2.0  # 1 s timeout + the TERM-to-KILL grace
     assert "survived" not in (result.output or "")
-    assert _none_left(duration)
+    assert _left_behind(mark) == {}
 
 
-def test_timeout_kills_children_that_left_the_session(agent: CloudAgent) -> None:
+def test_timeout_kills_children_that_left_the_session(agent: CloudAgent, mark: str) -> None:
     durations = [_unique_seconds(305), _unique_seconds(306)]
     command = f"setsid sleep {durations[0]} & setsid sh -c 'sleep {durations[1]}' & sleep 30"
 
     result = agent.run({"type": "shell", "command": command, "timeout": 1, "approval": APPROVED})
 
     assert result.status is TaskStatus.TIMED_OUT
-    assert _none_left(*durations)
+    assert _left_behind(mark) == {}
 
 
-def test_background_job_left_after_success_is_killed(agent: CloudAgent) -> None:
+def test_background_job_left_after_success_is_killed(agent: CloudAgent, mark: str) -> None:
     durations = [_unique_seconds(307), _unique_seconds(308)]
     started = time.monotonic()
 
@@ -166,7 +176,7 @@ def test_background_job_left_after_success_is_killed(agent: CloudAgent) -> None:
     assert result.status is TaskStatus.SUCCEEDED, result.error
     assert result.output == "started\n"
     assert time.monotonic() - started < 1.5  # it does not wait for the background jobs
-    assert _none_left(*durations)
+    assert _left_behind(mark) == {}
 
 
 def test_50_mb_of_output_is_truncated_with_its_original_size(agent: CloudAgent) -> None:

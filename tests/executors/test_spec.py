@@ -4,6 +4,7 @@ tasks are refused with one clear line."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from executors import CloudAgent, InvalidTask, TaskResult, TaskSpec, TaskStatus
+from executors import CloudAgent, EnvironmentCatalog, InvalidTask, TaskResult, TaskSpec, TaskStatus, open_audit_log
+from tests.environments import LOCAL_CONNECTIONS, write_environment
 
 EXAMPLES_FILE = Path("/work/shared/spec/task-examples.json")
 EXAMPLES: list[dict[str, Any]] = json.loads(EXAMPLES_FILE.read_text())
@@ -78,35 +80,43 @@ def test_spec_examples_cover_every_type() -> None:
 
 
 @pytest.fixture(scope="module")
-def traces_table() -> Iterator[None]:
-    """The ``traces`` table the spec's tracing-db examples read, with a few recent error spans."""
+def spec_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAgent]:
+    """The test environments, whose PostgreSQL connections find the spec's ``traces`` table (a few
+    recent error spans) in a schema of this run's own, so concurrent runs do not collide."""
+    schema = f"ca_spec_{uuid.uuid4().hex[:10]}"
+    postgres = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres",
+                "options": f"-c search_path={schema}"}
+    connections = {**LOCAL_CONNECTIONS, "postgres": {"default": postgres, "tracing-db": postgres}}
+    root = tmp_path_factory.mktemp("spec")
+    for name, agents in (("local", ["agent-local-001"]), ("prod", ["agent-prod-001", "agent-prod-002"])):
+        write_environment(root / "deployments", name, agents=agents, connections=connections)
     with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as db:
-        db.execute("DROP TABLE IF EXISTS traces")  # left over by an interrupted run
+        db.execute(f"CREATE SCHEMA {schema}")
         db.execute(
-            "CREATE TABLE traces (trace_id text, span_id text, service_name text, duration integer, "
+            f"CREATE TABLE {schema}.traces (trace_id text, span_id text, service_name text, duration integer, "
             "status text, timestamp timestamptz)"
         )
         db.execute(
-            "INSERT INTO traces VALUES "
+            f"INSERT INTO {schema}.traces VALUES "
             "('t1', 's1', 'payment-service', 1500, 'error', now() - interval '5 minutes'), "
             "('t2', 's2', 'payment-service', 20, 'ok', now() - interval '6 minutes'), "
             "('t3', 's3', 'order-service', 900, 'error', now() - interval '2 hours')"
         )
         try:
-            yield
+            catalog = EnvironmentCatalog.load(root / "deployments")
+            with CloudAgent(catalog, open_audit_log(f"sqlite:///{root / 'audit.sqlite3'}")) as running:
+                yield running
         finally:
-            db.execute("DROP TABLE traces")
+            db.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("example", RUNNABLE, ids=[_id(e) for e in RUNNABLE])
-def test_every_runnable_spec_example_gives_a_clean_result(
-    agent: CloudAgent, traces_table: None, example: dict[str, Any]
-) -> None:
+def test_every_runnable_spec_example_gives_a_clean_result(spec_agent: CloudAgent, example: dict[str, Any]) -> None:
     statuses, code = EXPECTED[_key(example)]
     task = {**example, "timeout": min(example.get("timeout", 30), 5)}
 
-    result = agent.run(task)
+    result = spec_agent.run(task)
 
     assert isinstance(result, TaskResult)
     assert result.status in statuses, result.error
@@ -124,10 +134,10 @@ def test_every_runnable_spec_example_gives_a_clean_result(
 
 
 @pytest.mark.integration
-def test_the_tracing_db_example_finds_the_recent_error(agent: CloudAgent, traces_table: None) -> None:
+def test_the_tracing_db_example_finds_the_recent_error(spec_agent: CloudAgent) -> None:
     (example,) = [e for e in EXAMPLES if e.get("params", {}).get("connection") == "tracing-db"]
 
-    result = agent.run(example)
+    result = spec_agent.run(example)
 
     assert result.status is TaskStatus.SUCCEEDED, result.error
     (result_set,) = result.data["result_sets"]
