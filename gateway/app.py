@@ -12,12 +12,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from executors import executor_types
 from gateway.auth import TokenRegistry
 from gateway.dispatch import Dispatcher
 from gateway.errors import GatewayError, describe_problems, field_problems
@@ -79,6 +82,7 @@ def create_app(
     for module in ROUTERS:
         app.include_router(importlib.import_module(module).router)
     _install_error_handlers(app)
+    _with_known_types(app)
     # Added last = outermost: the audit sees every answer, the 413 ones included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestAudit, audit=service.audit)
@@ -105,15 +109,47 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        return answer(request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only.
+            headers["Allow"] = ", ".join(_methods_of(request.app, request.url.path))
+        return answer(request, exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         return answer(request, 500, "internal_error", f"an internal error occurred ({type(exc).__name__})")
 
 
+def _methods_of(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
+def _with_known_types(app: FastAPI) -> None:
+    """Document ``type`` as the task types this installation runs (and what else validators check)."""
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain_openapi()
+            properties = schema.get("components", {}).get("schemas", {}).get("TaskRequest", {}).get("properties", {})
+            if "type" in properties:
+                properties["type"]["enum"] = list(executor_types())
+            if "command" in properties:
+                # TaskSpec refuses NUL bytes in a validator, which pydantic cannot describe.
+                properties["command"]["pattern"] = "^[^\\x00]*$"
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the task API with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False)
+    # The sans-I/O websockets protocol: uvicorn's default one uses the deprecated websockets.legacy.
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False, ws="websockets-sansio")

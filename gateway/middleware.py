@@ -27,8 +27,8 @@ ERROR_SCOPE_KEY = "cloud_agent.error_code"
 UNAUTHENTICATED = "-"
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(BaseException):
+    """Not an ``Exception``: FastAPI turns any ``Exception`` raised while it reads a body into a 400."""
 
 
 def error_body(code: str, message: str) -> bytes:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic import BeforeValidator
 
 from executors import TaskStatus
 from gateway.auth import Principal, Role, require
@@ -29,6 +30,7 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The token's role may not do this."},
 }
 _TASK_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request body cannot be parsed."},
     **_AUTH_ERRORS,
     404: {"model": ErrorBody, "description": "Unknown task."},
     413: {"model": ErrorBody, "description": "The request body is too large."},
@@ -43,6 +45,21 @@ _RUN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 TaskId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _iso_only(value: Any) -> Any:
+    # Pydantic reads a bare number as a Unix time; the API documents ISO 8601 only.
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("an ISO 8601 date-time, e.g. 2026-11-25T10:00:00Z")
+    return value
+
+
+IsoTime = Annotated[datetime | None, BeforeValidator(_iso_only)]
+#: Lets clients (and schemathesis) follow a created task to its record.
+_TASK_LINKS = {
+    name: {"operationId": operation, "parameters": {"task_id": "$response.body#/id"}}
+    for name, operation in (("GetTask", "get_task"), ("ApproveTask", "approve_task"), ("RejectTask", "reject_task"))
+}
 
 
 async def service(request: Request) -> TaskService:
@@ -65,8 +82,13 @@ def _answer(response: Response, view: TaskView) -> TaskView:
     "/api/v1/tasks",
     response_model=TaskView,
     status_code=200,
-    responses={**_RUN_ERRORS, 202: {"model": TaskView, "description": "Accepted; not finished yet."}},
+    responses={
+        **_RUN_ERRORS,
+        200: {"description": "The task ended (however it ended).", "links": _TASK_LINKS},
+        202: {"model": TaskView, "description": "Accepted; not finished yet.", "links": _TASK_LINKS},
+    },
     summary="Run a task",
+    operation_id="create_task",
 )
 async def create_task(
     request: Request,
@@ -82,7 +104,8 @@ async def create_task(
     return _answer(response, view)
 
 
-@router.get("/api/v1/tasks/{task_id}", response_model=TaskView, responses=_TASK_ERRORS, summary="A task and its result")
+@router.get("/api/v1/tasks/{task_id}", response_model=TaskView, responses=_TASK_ERRORS, summary="A task and its result",
+            operation_id="get_task")
 async def get_task(
     task_id: TaskId, principal: Annotated[Principal, Depends(require(Role.VIEWER))], tasks: Service
 ) -> TaskView:
@@ -90,7 +113,8 @@ async def get_task(
     return tasks.get(task_id)
 
 
-@router.get("/api/v1/tasks", response_model=TaskPage, responses=_TASK_ERRORS, summary="Task history")
+@router.get("/api/v1/tasks", response_model=TaskPage, responses=_TASK_ERRORS, summary="Task history",
+            operation_id="list_tasks")
 async def list_tasks(
     principal: Annotated[Principal, Depends(require(Role.VIEWER))],
     tasks: Service,
@@ -98,8 +122,8 @@ async def list_tasks(
     type: Annotated[str | None, Query(max_length=64)] = None,
     status: TaskStatus | None = None,
     submitted_by: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
+    since: Annotated[IsoTime, Query(description="Created at or after (ISO 8601).")] = None,
+    until: Annotated[IsoTime, Query(description="Created before (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TaskPage:
@@ -114,6 +138,7 @@ async def list_tasks(
     response_model=TaskView,
     responses={**_RUN_ERRORS, 202: {"model": TaskView, "description": "Approved; not finished yet."}},
     summary="Approve a waiting task and run it",
+    operation_id="approve_task",
 )
 async def approve_task(
     task_id: TaskId,
@@ -131,6 +156,7 @@ async def approve_task(
     response_model=TaskView,
     responses={**_RUN_ERRORS},
     summary="Reject a waiting task",
+    operation_id="reject_task",
 )
 async def reject_task(
     task_id: TaskId,
@@ -142,13 +168,14 @@ async def reject_task(
     return tasks.reject(task_id, principal, body or RejectRequest())
 
 
-@router.get("/api/v1/agents", response_model=dict[str, str], responses=_AUTH_ERRORS, summary="Agents")
+@router.get("/api/v1/agents", response_model=dict[str, str], responses=_AUTH_ERRORS, summary="Agents",
+            operation_id="list_agents")
 async def list_agents(principal: Annotated[Principal, Depends(require(Role.VIEWER))], tasks: Service) -> dict[str, str]:
     """``{agent id: environment}`` for every agent tasks may name."""
     return tasks.catalog.agents()
 
 
-@router.get("/healthz", response_model=HealthView, tags=["health"], summary="Liveness")
+@router.get("/healthz", response_model=HealthView, tags=["health"], summary="Liveness", operation_id="health")
 async def health(tasks: Service) -> HealthView:
     """The gateway is up, and how it dispatches tasks."""
     return HealthView(dispatch=tasks.dispatcher.name, run_as=tasks.settings.gateway_run_as)
