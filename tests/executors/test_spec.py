@@ -11,9 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
-from executors import CloudAgent, EnvironmentCatalog, InvalidTask, TaskResult, TaskSpec, TaskStatus, open_audit_log
-from tests.environments import LOCAL_CONNECTIONS, write_environment
+from executors import CloudAgent, InvalidTask, TaskResult, TaskSpec, TaskStatus
 
 EXAMPLES_FILE = Path("/work/shared/spec/task-examples.json")
 EXAMPLES: list[dict[str, Any]] = json.loads(EXAMPLES_FILE.read_text())
@@ -79,17 +79,17 @@ def test_spec_examples_cover_every_type() -> None:
     assert {_key(example) for example in RUNNABLE} == set(EXPECTED)
 
 
-@pytest.fixture(scope="module")
-def spec_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAgent]:
-    """The test environments, whose PostgreSQL connections find the spec's ``traces`` table (a few
-    recent error spans) in a schema of this run's own, so concurrent runs do not collide."""
+@pytest.fixture
+def traces_schema(config_dir: Path) -> Iterator[str]:
+    """The spec's ``traces`` table (a few recent error spans) in a schema of this test's own, put on
+    the search path of the test environments' PostgreSQL connections so concurrent runs do not
+    collide. Request it before ``agent``, which reads the connections when it is created."""
     schema = f"ca_spec_{uuid.uuid4().hex[:10]}"
-    postgres = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres",
-                "options": f"-c search_path={schema}"}
-    connections = {**LOCAL_CONNECTIONS, "postgres": {"default": postgres, "tracing-db": postgres}}
-    root = tmp_path_factory.mktemp("spec")
-    for name, agents in (("local", ["agent-local-001"]), ("prod", ["agent-prod-001", "agent-prod-002"])):
-        write_environment(root / "deployments", name, agents=agents, connections=connections)
+    for connections_file in config_dir.glob("*/connections.yaml"):
+        connections = yaml.safe_load(connections_file.read_text())
+        for settings in connections.get("postgres", {}).values():
+            settings["options"] = f"-c search_path={schema}"
+        connections_file.write_text(yaml.safe_dump(connections))
     with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as db:
         db.execute(f"CREATE SCHEMA {schema}")
         db.execute(
@@ -103,20 +103,20 @@ def spec_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAgent]
             "('t3', 's3', 'order-service', 900, 'error', now() - interval '2 hours')"
         )
         try:
-            catalog = EnvironmentCatalog.load(root / "deployments")
-            with CloudAgent(catalog, open_audit_log(f"sqlite:///{root / 'audit.sqlite3'}")) as running:
-                yield running
+            yield schema
         finally:
             db.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("example", RUNNABLE, ids=[_id(e) for e in RUNNABLE])
-def test_every_runnable_spec_example_gives_a_clean_result(spec_agent: CloudAgent, example: dict[str, Any]) -> None:
+def test_every_runnable_spec_example_gives_a_clean_result(
+    traces_schema: str, agent: CloudAgent, example: dict[str, Any]
+) -> None:
     statuses, code = EXPECTED[_key(example)]
     task = {**example, "timeout": min(example.get("timeout", 30), 5)}
 
-    result = spec_agent.run(task)
+    result = agent.run(task)
 
     assert isinstance(result, TaskResult)
     assert result.status in statuses, result.error
@@ -134,10 +134,10 @@ def test_every_runnable_spec_example_gives_a_clean_result(spec_agent: CloudAgent
 
 
 @pytest.mark.integration
-def test_the_tracing_db_example_finds_the_recent_error(spec_agent: CloudAgent) -> None:
+def test_the_tracing_db_example_finds_the_recent_error(traces_schema: str, agent: CloudAgent) -> None:
     (example,) = [e for e in EXAMPLES if e.get("params", {}).get("connection") == "tracing-db"]
 
-    result = spec_agent.run(example)
+    result = agent.run(example)
 
     assert result.status is TaskStatus.SUCCEEDED, result.error
     (result_set,) = result.data["result_sets"]
