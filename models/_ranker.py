@@ -1,0 +1,210 @@
+"""The hypothesis ranker: a calibrated scikit-learn classifier over candidate evidence features.
+
+Each row is one candidate (component, fault) of one incident; the label says whether it was the
+root cause. Gradient-boosted trees score the rows; the scores are calibrated on incidents the
+trees did not see (cross-fitting by incident, isotonic or sigmoid), so that a confidence of 0.8
+is right about 80 % of the time. Most candidates of an incident are obviously innocent, so only
+a share of the negatives is used to grow the trees; calibration sees every row.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+_EPSILON = 1e-6
+
+
+class HypothesisRanker(ClassifierMixin, BaseEstimator):
+    """Probability that a candidate (component, fault) is the root cause of its incident.
+
+    Args:
+        max_iter: boosting iterations per tree ensemble.
+        learning_rate: boosting learning rate.
+        max_leaf_nodes: leaves per tree.
+        min_samples_leaf: rows per leaf at least.
+        l2_regularization: L2 penalty on leaf values.
+        negative_rate: share of negative rows used to grow the trees (all positives are kept).
+        calibration: ``"isotonic"`` or ``"sigmoid"`` (Platt scaling).
+        cv: folds of the cross-fitting; each fold's trees are calibrated on the rows they did
+            not see and ``predict_proba`` averages the calibrated folds.
+        random_state: seed of the fold split, the negative sampling and the trees.
+    """
+
+    def __init__(
+        self,
+        max_iter: int = 200,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        negative_rate: float = 0.35,
+        calibration: Literal["isotonic", "sigmoid"] = "isotonic",
+        cv: int = 2,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.negative_rate = negative_rate
+        self.calibration = calibration
+        self.cv = cv
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def fit(self, X, y, groups=None):  # type: ignore[no-untyped-def]
+        """Fit on candidate rows.
+
+        Args:
+            X: features, one row per candidate (NaN for unknown evidence).
+            y: 1 for the root cause, 0 otherwise (any two labels work).
+            groups: incident of each row; folds never split an incident.
+
+        Returns:
+            self
+        """
+        if self.calibration not in ("isotonic", "sigmoid"):
+            raise ValueError(f"calibration must be 'isotonic' or 'sigmoid', not {self.calibration!r}")
+        if not 0 < self.negative_rate <= 1:
+            raise ValueError(f"negative_rate must be in (0, 1], not {self.negative_rate!r}")
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype=np.float64)
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(f"Only binary classification is supported. The type of the target is {y_type}.")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"HypothesisRanker needs samples of 2 classes; got 1 class ({self.classes_[0]!r})")
+        target = (y == self.classes_[1]).astype(int)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        folds = self._folds(X, target, groups, seed)
+        self.estimators_ = []
+        self.calibrators_ = []
+        self.share_calibrator_: IsotonicRegression | None = None
+        out_of_fold = np.full(len(target), np.nan)
+        if not folds:
+            # Too few rows of a class to cross-fit: trees on everything, no calibration.
+            self.estimators_.append(self._grow(X, target, np.arange(len(target)), rng, seed))
+            self.calibrators_.append(None)
+        else:
+            for train, held_out in folds:
+                trees = self._grow(X, target, train, rng, seed)
+                raw = trees.predict_proba(X[held_out])[:, 1]
+                calibrator = self._calibrate(raw, target[held_out])
+                self.estimators_.append(trees)
+                self.calibrators_.append(calibrator)
+                out_of_fold[held_out] = _apply(calibrator, raw)
+            if groups is not None:
+                # Within an incident exactly one candidate is the cause: calibrate each row's
+                # share of its incident's probability mass too, on rows the trees did not see.
+                share = _shares(out_of_fold, np.asarray(groups))
+                self.share_calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+                    share, target
+                )
+        self.n_iter_ = max(trees.n_iter_ for trees in self.estimators_)
+        return self
+
+    def _folds(self, X, target, groups, seed):  # type: ignore[no-untyped-def]
+        n_splits = max(2, int(self.cv))
+        if groups is not None:
+            groups = np.asarray(groups)
+            if len(np.unique(groups)) >= n_splits and target.sum() >= n_splits:
+                # GroupKFold does not shuffle; permuting the group labels does.
+                uniques, codes = np.unique(groups, return_inverse=True)
+                shuffled = np.random.RandomState(seed).permutation(len(uniques))[codes]
+                return list(GroupKFold(n_splits=n_splits).split(X, target, shuffled))
+        if np.bincount(target, minlength=2).min() < n_splits:
+            return []
+        return list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, target))
+
+    def _grow(self, X, target, rows, rng, seed):  # type: ignore[no-untyped-def]
+        negatives = rows[target[rows] == 0]
+        positives = rows[target[rows] == 1]
+        if self.negative_rate < 1 and len(negatives):
+            keep = max(round(self.negative_rate * len(negatives)), min(len(negatives), 1))
+            negatives = rng.choice(negatives, size=keep, replace=False)
+        chosen = np.sort(np.concatenate([positives, negatives]))
+        trees = HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=False,
+            random_state=seed,
+        )
+        return clone(trees).fit(X[chosen], target[chosen])
+
+    def _calibrate(self, raw: np.ndarray, target: np.ndarray) -> IsotonicRegression | LogisticRegression:
+        if self.calibration == "isotonic" or len(np.unique(target)) < 2:
+            return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, target)
+        return LogisticRegression(C=1e4).fit(_logit(raw)[:, None], target)
+
+    def predict_proba(self, X):  # type: ignore[no-untyped-def]
+        """Calibrated probabilities, columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
+        positive = np.zeros(len(X))
+        for trees, calibrator in zip(self.estimators_, self.calibrators_, strict=True):
+            positive += _apply(calibrator, trees.predict_proba(X)[:, 1])
+        positive = np.clip(positive / len(self.estimators_), 0.0, 1.0)
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict_incident(self, X):  # type: ignore[no-untyped-def]
+        """Confidence of each candidate of *one* incident (rows of ``X``) being its root cause.
+
+        When the ranker was fitted with ``groups``, a row's share of the incident's probability
+        mass is calibrated too (the top candidate is then neither over- nor under-confident);
+        otherwise this is ``predict_proba(X)[:, 1]``.
+        """
+        positive = self.predict_proba(X)[:, 1]
+        if self.share_calibrator_ is None or len(positive) == 0:
+            return positive
+        share = _shares(positive, np.zeros(len(positive), dtype=int))
+        return np.clip(self.share_calibrator_.predict(share), 0.0, 1.0)
+
+    def predict(self, X):  # type: ignore[no-untyped-def]
+        """The more probable label of each row."""
+        proba = self.predict_proba(X)
+        return self.classes_[(proba[:, 1] > 0.5).astype(int)]
+
+    def decision_function(self, X):  # type: ignore[no-untyped-def]
+        """Log-odds of the calibrated probability of the positive class (> 0 means positive)."""
+        return _logit(self.predict_proba(X)[:, 1])
+
+
+def _apply(calibrator: IsotonicRegression | LogisticRegression | None, raw: np.ndarray) -> np.ndarray:
+    if calibrator is None:
+        return raw
+    if isinstance(calibrator, IsotonicRegression):
+        return calibrator.predict(raw)
+    return calibrator.predict_proba(_logit(raw)[:, None])[:, 1]
+
+
+def _shares(positive: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's probability divided by the sum over its group."""
+    _, codes = np.unique(groups, return_inverse=True)
+    totals = np.bincount(codes, weights=positive)
+    return positive / np.maximum(totals[codes], _EPSILON)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(p, _EPSILON, 1 - _EPSILON)
+    return np.log(clipped / (1 - clipped))
