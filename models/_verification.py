@@ -1,0 +1,561 @@
+"""Reading verification task results: does what the executors found confirm the hypothesis?
+
+Each result is a whole task result dict (``{"type", "status", "data", "output", "error"}``).
+Each readable result casts a signed vote, strong (+/-2) or weak (+/-1); a task that failed, was
+denied or is awaiting approval votes nothing, except that a component which cannot be reached
+*is* the confirmation of ``dependency_down``. The hypothesis is confirmed when the votes add up
+to at least 2 with no strong vote against, refuted when they add up to -2 or less with no strong
+vote for, and inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from models._hypothesis import Evidence, Hypothesis, Verification
+from models._observations import (
+    LONG_RUNNING_SECONDS,
+    cache_stats_from_info,
+    db_snapshot_from_result,
+    health_check_from_result,
+    task_error_code,
+)
+from models._types import FaultType
+
+STRONG = 2
+WEAK = 1
+_NOT_RUN = {"denied", "approval_required", "pending", "running"}
+_UNREACHABLE = {"unreachable", "timed_out", "connection_refused"}
+_PACKET_LOSS = re.compile(r"(\d+(?:\.\d+)?)% packet loss")
+_RTT = re.compile(r"= [\d.]+/([\d.]+)/")
+_CPU_IDLE = re.compile(r"([\d.]+)\s*id\b")
+_DF_USE = re.compile(r"\s(\d{1,3})%\s+(/\S*)")
+_BAD_LOG = re.compile(r"panic|exception|nil pointer|nullpointer|traceback|fatal", re.I)
+
+
+class _Vote:
+    def __init__(self, weight: int, evidence: Evidence) -> None:
+        self.weight = weight
+        self.evidence = evidence
+
+
+def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mapping[str, Any]]) -> Verification:
+    """The verdict of ``task_results`` (whole task result dicts) on ``hypothesis``."""
+    key = {"component": hypothesis.component, "fault": hypothesis.fault}
+    votes: list[_Vote] = []
+    notes: list[str] = []
+    for result in task_results:
+        vote = _read(hypothesis, result, notes)
+        if vote is not None:
+            votes.append(vote)
+    total = sum(vote.weight for vote in votes)
+    strong_for = any(vote.weight >= STRONG for vote in votes)
+    strong_against = any(vote.weight <= -STRONG for vote in votes)
+    evidence = [vote.evidence for vote in votes]
+    for_ = [v.evidence.summary for v in votes if v.weight > 0]
+    against = [v.evidence.summary for v in votes if v.weight < 0]
+    if total >= STRONG and not strong_against:
+        return Verification(**key, status="confirmed", reason="; ".join(for_), evidence=evidence)
+    if total <= -STRONG and not strong_for:
+        return Verification(**key, status="refuted", reason="; ".join(against), evidence=evidence)
+    if not votes:
+        reason = "; ".join(notes) if notes else "no task result bears on this hypothesis"
+    else:
+        reason = "mixed or weak signals: " + "; ".join([*for_, *against, *notes])
+    return Verification(**key, status="inconclusive", reason=reason, evidence=evidence)
+
+
+def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str]) -> _Vote | None:
+    kind = str(result.get("type") or _type_from_invocation(result)).lower()
+    status = str(result.get("status") or "").lower()
+    fault = hypothesis.fault
+    c = hypothesis.component
+    if status in _NOT_RUN:
+        notes.append(f"{kind} task not run ({status})")
+        return None
+    code = task_error_code(result)
+    if kind == "api":
+        return _read_health(hypothesis, result)
+    if status != "succeeded":
+        if fault is FaultType.DEPENDENCY_DOWN and code in _UNREACHABLE:
+            message = (result.get("error") or {}).get("message", "")
+            return _Vote(
+                STRONG,
+                Evidence(
+                    kind="health",
+                    source=c,
+                    summary=f"{c} cannot be reached ({code}): {message}".strip(),
+                    score=1.0,
+                    details={"code": code},
+                ),
+            )
+        notes.append(f"{kind} task {status or 'failed'}" + (f" ({code})" if code else ""))
+        return None
+    data = result.get("data")
+    output = str(result.get("output") or "")
+    if kind in ("postgres", "mysql") and isinstance(data, Mapping):
+        return _read_sql(hypothesis, kind, data)
+    if kind == "redis":
+        return _read_redis(hypothesis, data, output)
+    if kind == "shell":
+        return _read_shell(hypothesis, output)
+    if kind == "k8s":
+        return _read_k8s(hypothesis, output)
+    if kind == "prometheus":
+        return _read_prometheus(hypothesis, data)
+    return None
+
+
+def _type_from_invocation(result: Mapping[str, Any]) -> str:
+    invocation = str(result.get("invocation") or "")
+    return invocation.split(":", 1)[0] if ":" in invocation else ""
+
+
+def _read_health(hypothesis: Hypothesis, result: Mapping[str, Any]) -> _Vote | None:
+    c = hypothesis.component
+    check = health_check_from_result(result, c)
+    details = check.model_dump()
+    if hypothesis.fault is FaultType.DEPENDENCY_DOWN:
+        if check.unreachable:
+            return _Vote(
+                STRONG,
+                Evidence(
+                    kind="health",
+                    source=c,
+                    summary=f"{c} health check: unreachable ({check.error})",
+                    score=1.0,
+                    details=details,
+                ),
+            )
+        if not check.ok and check.status_code is not None and check.status_code >= 500:
+            return _Vote(
+                STRONG,
+                Evidence(
+                    kind="health",
+                    source=c,
+                    summary=f"{c} health check: HTTP {check.status_code}",
+                    score=0.9,
+                    details=details,
+                ),
+            )
+        if check.ok:
+            return _Vote(
+                -STRONG,
+                Evidence(
+                    kind="health",
+                    source=c,
+                    summary=f"{c} answers its health check (HTTP {check.status_code})",
+                    score=0.9,
+                    details=details,
+                ),
+            )
+        return None
+    if hypothesis.fault is FaultType.LATENCY and check.latency_ms is not None:
+        if check.latency_ms > 1000:
+            return _Vote(
+                WEAK,
+                Evidence(
+                    kind="health",
+                    source=c,
+                    summary=f"{c} health check took {check.latency_ms:.0f} ms",
+                    score=0.6,
+                    details=details,
+                ),
+            )
+        return None
+    if hypothesis.fault is FaultType.BAD_DEPLOY and check.status_code is not None and check.status_code >= 500:
+        return _Vote(
+            WEAK,
+            Evidence(
+                kind="health",
+                source=c,
+                summary=f"{c} health check: HTTP {check.status_code}",
+                score=0.5,
+                details=details,
+            ),
+        )
+    return None
+
+
+def _read_sql(hypothesis: Hypothesis, engine: str, data: Mapping[str, Any]) -> _Vote | None:
+    c = hypothesis.component
+    fault = hypothesis.fault
+    if fault is FaultType.DEPENDENCY_DOWN:
+        return _Vote(-STRONG, Evidence(kind="db", source=c, summary=f"{c} answers queries", score=0.9, details={}))
+    snapshot = db_snapshot_from_result(data, engine, c)
+    details = snapshot.model_dump()
+    sessions_seen = any(
+        {"pid", "id"} & {str(col).lower() for col in rs.get("columns") or []} for rs in data.get("result_sets") or []
+    )
+    if fault is FaultType.DB_SLOW_QUERY:
+        if not sessions_seen:
+            return None
+        if snapshot.long_running >= 1 and snapshot.longest_seconds >= LONG_RUNNING_SECONDS:
+            top = snapshot.top_queries[0].query[:120] if snapshot.top_queries else ""
+            return _Vote(
+                STRONG,
+                Evidence(
+                    kind="db",
+                    source=c,
+                    score=min(1.0, snapshot.long_running / 5),
+                    summary=(
+                        f"{snapshot.long_running} statement(s) over {LONG_RUNNING_SECONDS:g} s on {c}, "
+                        f"longest {snapshot.longest_seconds:.0f} s: {top}"
+                    ),
+                    details=details,
+                ),
+            )
+        return _Vote(
+            -STRONG,
+            Evidence(
+                kind="db",
+                source=c,
+                summary=f"no statement over {LONG_RUNNING_SECONDS:g} s on {c}",
+                score=0.8,
+                details=details,
+            ),
+        )
+    if fault is FaultType.DB_POOL_EXHAUSTED:
+        usage = snapshot.usage
+        if usage is None:
+            return None
+        summary = f"{c}: {snapshot.connections}/{snapshot.max_connections} connections ({usage:.0%})"
+        if usage >= 0.9:
+            return _Vote(STRONG, Evidence(kind="db", source=c, summary=summary, score=min(1.0, usage), details=details))
+        if usage < 0.7:
+            return _Vote(-STRONG, Evidence(kind="db", source=c, summary=summary, score=0.8, details=details))
+        return _Vote(0, Evidence(kind="db", source=c, summary=summary, score=0.4, details=details))
+    return None
+
+
+def _read_redis(hypothesis: Hypothesis, data: Any, output: str) -> _Vote | None:
+    c = hypothesis.component
+    if hypothesis.fault is FaultType.DEPENDENCY_DOWN:
+        return _Vote(-STRONG, Evidence(kind="cache", source=c, summary=f"{c} answers commands", score=0.9, details={}))
+    if hypothesis.fault is not FaultType.CACHE or not isinstance(data, Mapping):
+        return None
+    stats = cache_stats_from_info(data, c)
+    details = stats.model_dump()
+    hit, memory = stats.hit_ratio, stats.memory_usage
+    if stats.rejected_connections > 0:
+        return _Vote(
+            STRONG,
+            Evidence(
+                kind="cache",
+                source=c,
+                summary=f"{c} rejected {stats.rejected_connections} connections",
+                score=0.9,
+                details=details,
+            ),
+        )
+    if memory is not None and memory >= 0.95:
+        return _Vote(
+            STRONG,
+            Evidence(
+                kind="cache", source=c, summary=f"{c} is at {memory:.0%} of maxmemory", score=0.9, details=details
+            ),
+        )
+    if hit is not None and hit < 0.8 and stats.evicted_keys > 0:
+        return _Vote(
+            STRONG,
+            Evidence(
+                kind="cache",
+                source=c,
+                summary=f"{c} hit ratio {hit:.0%}, {stats.evicted_keys} keys evicted",
+                score=0.9,
+                details=details,
+            ),
+        )
+    if hit is not None and hit >= 0.9 and stats.evicted_keys == 0:
+        return _Vote(
+            -STRONG,
+            Evidence(
+                kind="cache",
+                source=c,
+                summary=f"{c} hit ratio {hit:.0%} and nothing evicted",
+                score=0.8,
+                details=details,
+            ),
+        )
+    if memory is not None and memory < 0.8:
+        return _Vote(
+            -WEAK,
+            Evidence(
+                kind="cache", source=c, summary=f"{c} is at {memory:.0%} of maxmemory", score=0.5, details=details
+            ),
+        )
+    return None
+
+
+def _read_shell(hypothesis: Hypothesis, output: str) -> _Vote | None:
+    c = hypothesis.component
+    fault = hypothesis.fault
+    loss = _PACKET_LOSS.search(output)
+    if loss:
+        percent = float(loss.group(1))
+        rtt = _RTT.search(output)
+        average = float(rtt.group(1)) if rtt else None
+        details = {"packet_loss": percent, "rtt_avg_ms": average}
+        if fault is FaultType.NETWORK_ERRORS:
+            if percent > 0:
+                return _Vote(
+                    STRONG,
+                    Evidence(
+                        kind="health",
+                        source=c,
+                        summary=f"ping {c}: {percent:g}% packet loss",
+                        score=min(1.0, percent / 20),
+                        details=details,
+                    ),
+                )
+            return _Vote(
+                -WEAK,
+                Evidence(kind="health", source=c, summary=f"ping {c}: no packet loss", score=0.5, details=details),
+            )
+        if fault is FaultType.DEPENDENCY_DOWN and percent >= 100:
+            return _Vote(
+                STRONG,
+                Evidence(kind="health", source=c, summary=f"ping {c}: 100% packet loss", score=1.0, details=details),
+            )
+        if fault is FaultType.LATENCY and average is not None:
+            if average > 100:
+                return _Vote(
+                    WEAK,
+                    Evidence(
+                        kind="health",
+                        source=c,
+                        summary=f"ping {c}: {average:.0f} ms average",
+                        score=0.6,
+                        details=details,
+                    ),
+                )
+            return _Vote(
+                -WEAK,
+                Evidence(
+                    kind="health", source=c, summary=f"ping {c}: {average:.1f} ms average", score=0.4, details=details
+                ),
+            )
+        return None
+    if fault is FaultType.DISK:
+        uses = [(int(used), mount) for used, mount in _DF_USE.findall(output)]
+        if uses:
+            worst = max(uses)
+            details = {"use_percent": worst[0], "mount": worst[1]}
+            if worst[0] >= 90:
+                return _Vote(
+                    STRONG,
+                    Evidence(
+                        kind="health",
+                        source=c,
+                        summary=f"{worst[1]} is {worst[0]}% full",
+                        score=worst[0] / 100,
+                        details=details,
+                    ),
+                )
+            if worst[0] < 80:
+                return _Vote(
+                    -WEAK,
+                    Evidence(
+                        kind="health",
+                        source=c,
+                        summary=f"fullest mount {worst[1]} at {worst[0]}%",
+                        score=0.4,
+                        details=details,
+                    ),
+                )
+        return None
+    if fault is FaultType.CPU:
+        idle = _CPU_IDLE.search(output)
+        if idle:
+            value = float(idle.group(1))
+            details = {"idle_percent": value}
+            if value < 10:
+                return _Vote(
+                    WEAK,
+                    Evidence(
+                        kind="health", source=c, summary=f"host CPU {100 - value:.0f}% busy", score=0.6, details=details
+                    ),
+                )
+            if value > 50:
+                return _Vote(
+                    -WEAK,
+                    Evidence(
+                        kind="health", source=c, summary=f"host CPU {value:.0f}% idle", score=0.4, details=details
+                    ),
+                )
+    return None
+
+
+def _pod_rows(output: str, deployment: str) -> list[list[str]]:
+    rows = []
+    for line in output.splitlines()[1:]:
+        fields = line.split()
+        if fields and (fields[0] == deployment or fields[0].startswith(deployment + "-")):
+            rows.append(fields)
+    return rows
+
+
+def _read_k8s(hypothesis: Hypothesis, output: str) -> _Vote | None:
+    c = hypothesis.component
+    fault = hypothesis.fault
+    header = output.splitlines()[0].split() if output.strip() else []
+    if header[:3] == ["NAME", "READY", "STATUS"]:  # kubectl get pods
+        rows = _pod_rows(output, c)
+        if not rows:
+            if fault is FaultType.DEPENDENCY_DOWN:
+                return _Vote(
+                    WEAK, Evidence(kind="pod", source=c, summary=f"no pod of {c} found", score=0.5, details={})
+                )
+            return None
+        statuses = [row[2] for row in rows]
+        unready = [row for row in rows if "/" in row[1] and row[1].split("/")[0] != row[1].split("/")[1]]
+        details = {"pods": [row[:4] for row in rows]}
+        if fault is FaultType.DEPENDENCY_DOWN:
+            if unready or any(status != "Running" for status in statuses):
+                return _Vote(
+                    STRONG,
+                    Evidence(
+                        kind="pod",
+                        source=c,
+                        summary=f"{c} pods not ready: {', '.join(statuses)}",
+                        score=0.9,
+                        details=details,
+                    ),
+                )
+            return _Vote(
+                -WEAK,
+                Evidence(
+                    kind="pod",
+                    source=c,
+                    summary=f"all {len(rows)} pod(s) of {c} running and ready",
+                    score=0.4,
+                    details=details,
+                ),
+            )
+        if fault is FaultType.MEMORY and any("OOMKilled" in status for status in statuses):
+            return _Vote(
+                STRONG, Evidence(kind="pod", source=c, summary=f"{c} pods OOMKilled", score=0.9, details=details)
+            )
+        return None
+    if header[:2] == ["LAST", "SEEN"] or "REASON" in header:  # kubectl get events
+        lines = [line for line in output.splitlines() if c in line]
+        if fault is FaultType.MEMORY and any("OOMKill" in line for line in lines):
+            return _Vote(
+                STRONG,
+                Evidence(
+                    kind="pod", source=c, summary=f"OOMKilled events for {c}", score=0.9, details={"events": lines[-5:]}
+                ),
+            )
+        if fault is FaultType.DEPENDENCY_DOWN and any(
+            word in line for line in lines for word in ("BackOff", "Unhealthy", "Failed", "Killing")
+        ):
+            return _Vote(
+                WEAK,
+                Evidence(
+                    kind="pod", source=c, summary=f"failure events for {c}", score=0.6, details={"events": lines[-5:]}
+                ),
+            )
+        if fault is FaultType.BAD_DEPLOY and any("ScalingReplicaSet" in line for line in lines):
+            return _Vote(
+                WEAK,
+                Evidence(
+                    kind="deploy",
+                    source=c,
+                    summary=f"a recent rollout of {c}",
+                    score=0.5,
+                    details={"events": lines[-5:]},
+                ),
+            )
+        return None
+    if (
+        any(line.startswith("endpoints/") or line.split()[:1] == [c] for line in output.splitlines())
+        and "ENDPOINTS" in output
+    ):
+        for line in output.splitlines():
+            fields = line.split()
+            if fields and fields[0] in (c, f"endpoints/{c}") and len(fields) >= 2:
+                if fault is FaultType.DEPENDENCY_DOWN and "<none>" in fields[1]:
+                    return _Vote(
+                        STRONG,
+                        Evidence(
+                            kind="pod",
+                            source=c,
+                            summary=f"service {c} has no endpoints",
+                            score=1.0,
+                            details={"line": line},
+                        ),
+                    )
+                if fault is FaultType.DEPENDENCY_DOWN:
+                    return _Vote(
+                        -WEAK,
+                        Evidence(
+                            kind="pod",
+                            source=c,
+                            summary=f"service {c} has endpoints {fields[1]}",
+                            score=0.4,
+                            details={"line": line},
+                        ),
+                    )
+        return None
+    if fault is FaultType.BAD_DEPLOY and output:
+        bad = [line for line in output.splitlines() if _BAD_LOG.search(line)]
+        if len(bad) >= 5:
+            return _Vote(
+                WEAK,
+                Evidence(
+                    kind="log",
+                    source=c,
+                    summary=f"{len(bad)} panic/exception lines in {c}'s logs",
+                    score=0.6,
+                    details={"sample": bad[:3]},
+                ),
+            )
+    return None
+
+
+def _read_prometheus(hypothesis: Hypothesis, data: Any) -> _Vote | None:
+    c = hypothesis.component
+    if isinstance(data, Mapping) and isinstance(data.get("data"), Mapping):
+        data = data["data"]
+    series = data.get("result") if isinstance(data, Mapping) else None
+    if not series:
+        return None
+    values = series[0].get("values") or ([series[0]["value"]] if "value" in series[0] else [])
+    numbers = []
+    for point in values:
+        try:
+            numbers.append(float(point[1]))
+        except (TypeError, ValueError, IndexError):
+            continue
+    if len(numbers) < 6:
+        return None
+    third = len(numbers) // 3
+    early = sum(numbers[:third]) / third
+    late = sum(numbers[-third:]) / third
+    ratio = late / early if early > 0 else (float("inf") if late > 0 else 1.0)
+    details = {"early": early, "late": late}
+    if ratio >= 2:
+        return _Vote(
+            WEAK,
+            Evidence(
+                kind="metric",
+                source=c,
+                summary=f"{hypothesis.fault.value} metric of {c} rose {ratio:.1f}x over the window",
+                score=0.6,
+                details=details,
+            ),
+        )
+    if ratio <= 1.2:
+        return _Vote(
+            -WEAK,
+            Evidence(
+                kind="metric",
+                source=c,
+                summary=f"{hypothesis.fault.value} metric of {c} flat over the window",
+                score=0.4,
+                details=details,
+            ),
+        )
+    return None
