@@ -28,12 +28,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from executors import CloudAgent, EnvironmentCatalog, TaskStatus, open_audit_log  # noqa: E402
-from tests.environments import write_test_environments  # noqa: E402
+from executors import CloudAgent, EnvironmentCatalog, TaskStatus, open_audit_log
+from tests.environments import write_test_environments
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         body = b'{"status": "ok"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

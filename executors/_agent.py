@@ -19,7 +19,6 @@ from executors._registry import executor_class
 from executors._settings import AgentSettings
 from executors._spec import ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus
 
-
 _RETRY_BACKOFF_SECONDS = 0.5
 
 
@@ -99,7 +98,9 @@ class CloudAgent:
                 break
             time.sleep(_RETRY_BACKOFF_SECONDS * (attempt + 1))
             retry = executor.execute(spec, actor=actor, task_id=f"{task_id}-retry{attempt + 1}", on_output=on_output)
-            retry.notes.insert(0, f"attempt {attempt + 2}: the first attempt failed with {result.error.code if result.error else '?'}")
+            retry.notes.insert(
+                0, f"attempt {attempt + 2}: the first attempt failed with {result.error.code if result.error else '?'}"
+            )
             retry.id = task_id
             result = retry
         return result

@@ -32,10 +32,30 @@ from executors._errors import AuditUnavailable, ConfigurationError
 
 HOST = socket.gethostname()
 _COLUMNS = (
-    "recorded_at", "event", "task_id", "actor", "agent_id", "environment", "host", "task_type",
-    "command", "params", "risk", "status", "error_code", "message", "approved_by", "duration_ms",
-    "output_digest", "output_bytes", "truncated", "prev_hash", "hash",
+    "recorded_at",
+    "event",
+    "task_id",
+    "actor",
+    "agent_id",
+    "environment",
+    "host",
+    "task_type",
+    "command",
+    "params",
+    "risk",
+    "status",
+    "error_code",
+    "message",
+    "approved_by",
+    "duration_ms",
+    "output_digest",
+    "output_bytes",
+    "truncated",
+    "prev_hash",
+    "hash",
 )
+
+_NUMERIC_COLUMNS = frozenset({"duration_ms", "output_bytes", "truncated"})
 
 
 class AuditEvent(StrEnum):
@@ -146,14 +166,14 @@ class AuditLog(ABC):
             previous = record.hash
         return ChainReport(count, True)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         pass
 
 
 _SQLITE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{c} TEXT" if c not in ("duration_ms", "output_bytes", "truncated") else f"{c} NUMERIC" for c in _COLUMNS)}
+    {", ".join(f"{c} {'NUMERIC' if c in _NUMERIC_COLUMNS else 'TEXT'}" for c in _COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS audit_log_task ON audit_log(task_id);
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(recorded_at);
@@ -200,10 +220,7 @@ class SQLiteAuditLog(AuditLog):
     def query(self, query: AuditQuery | None = None) -> list[AuditRecord]:
         query = query or AuditQuery()
         where, args = _where(query, "?")
-        sql = (
-            f"SELECT seq, {', '.join(_COLUMNS)} FROM audit_log {where} "
-            "ORDER BY seq DESC LIMIT ? OFFSET ?"
-        )
+        sql = f"SELECT seq, {', '.join(_COLUMNS)} FROM audit_log {where} ORDER BY seq DESC LIMIT ? OFFSET ?"
         with self._lock:
             try:
                 rows = self._db.execute(sql, [*args, query.limit, query.offset]).fetchall()
@@ -225,7 +242,7 @@ class SQLiteAuditLog(AuditLog):
 _POSTGRES_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS cloud_agent_audit (
     seq BIGSERIAL PRIMARY KEY,
-    {", ".join(f"{c} TEXT" if c not in ("duration_ms", "output_bytes", "truncated") else f"{c} DOUBLE PRECISION" for c in _COLUMNS)}
+    {", ".join(f"{c} {'DOUBLE PRECISION' if c in _NUMERIC_COLUMNS else 'TEXT'}" for c in _COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS cloud_agent_audit_task ON cloud_agent_audit(task_id);
 CREATE OR REPLACE FUNCTION cloud_agent_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -283,10 +300,7 @@ class PostgresAuditLog(AuditLog):
     def query(self, query: AuditQuery | None = None) -> list[AuditRecord]:
         query = query or AuditQuery()
         where, args = _where(query, "%s")
-        sql = (
-            f"SELECT seq, {', '.join(_COLUMNS)} FROM cloud_agent_audit {where} "
-            "ORDER BY seq DESC LIMIT %s OFFSET %s"
-        )
+        sql = f"SELECT seq, {', '.join(_COLUMNS)} FROM cloud_agent_audit {where} ORDER BY seq DESC LIMIT %s OFFSET %s"
         with self._connection() as db:
             rows = db.execute(sql, [*args, query.limit, query.offset]).fetchall()
         return [AuditRecord.from_row(row[0], row[1:]) for row in rows]

@@ -148,8 +148,13 @@ class Executor(ABC):
             base.write(AuditEvent.STARTED, None, risk=decision.risk)
         except AuditUnavailable as exc:
             return self._refusal(
-                spec, task_id, TaskStatus.FAILED, decision.risk, exc.code,
-                f"refused: {exc}; tasks do not run unaudited", started_at,
+                spec,
+                task_id,
+                TaskStatus.FAILED,
+                decision.risk,
+                exc.code,
+                f"refused: {exc}; tasks do not run unaudited",
+                started_at,
             )
 
         result = self._run_guarded(spec, ctx)

@@ -205,9 +205,7 @@ class EnvironmentCatalog:
         try:
             return self._agents[agent]
         except KeyError:
-            raise UnknownAgent(
-                f"unknown agent {agent!r} (known agents: {', '.join(sorted(self._agents))})"
-            ) from None
+            raise UnknownAgent(f"unknown agent {agent!r} (known agents: {', '.join(sorted(self._agents))})") from None
 
     def agents(self) -> dict[str, str]:
         """``{agent id: environment name}`` for every agent."""

@@ -76,13 +76,22 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _COMMON_VALUE = {"-n": "namespace", "--namespace": "namespace"}
 _VALUE_FLAGS: dict[str, dict[str, str]] = {
     "get": {
-        **_COMMON_VALUE, "-o": "output", "--output": "output", "-l": "selector", "--selector": "selector",
-        "--field-selector": "field_selector", "--sort-by": "sort_by",
+        **_COMMON_VALUE,
+        "-o": "output",
+        "--output": "output",
+        "-l": "selector",
+        "--selector": "selector",
+        "--field-selector": "field_selector",
+        "--sort-by": "sort_by",
     },
     "describe": dict(_COMMON_VALUE),
     "logs": {
-        **_COMMON_VALUE, "-c": "container", "--container": "container", "--tail": "tail",
-        "--since": "since", "--limit-bytes": "limit_bytes",
+        **_COMMON_VALUE,
+        "-c": "container",
+        "--container": "container",
+        "--tail": "tail",
+        "--since": "since",
+        "--limit-bytes": "limit_bytes",
     },
     "top": {**_COMMON_VALUE, "-l": "selector", "--selector": "selector", "--sort-by": "sort_by"},
     "rollout": {**_COMMON_VALUE, "--to-revision": "to_revision"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -59,7 +59,5 @@ class ConnectionPool(Generic[C]):
             self._quietly_close(connection)
 
     def _quietly_close(self, connection: C) -> None:
-        try:
+        with suppress(Exception):  # closing a dead connection may fail; nothing to do about it
             self._close(connection)
-        except Exception:  # closing a dead connection may fail; nothing to do about it
-            pass

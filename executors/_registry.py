@@ -42,9 +42,7 @@ def executor_class(task_type: str) -> type[Executor]:
     """The executor class for ``task_type``; an unknown type lists the known ones."""
     target = executor_types().get(task_type)
     if target is None:
-        raise UnknownExecutorType(
-            f"unknown task type {task_type!r}; known types: {', '.join(executor_types())}"
-        )
+        raise UnknownExecutorType(f"unknown task type {task_type!r}; known types: {', '.join(executor_types())}")
     module_name, _, class_name = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)

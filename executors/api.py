@@ -79,7 +79,9 @@ class ApiExecutor(Executor):
                 hops += 1
             body, total, cut = _read_body(response, ctx)
         except httpx.TimeoutException as exc:
-            raise TaskTimedOut(f"{params.method.upper()} {request.url} did not answer within {ctx.timeout:g} s") from exc
+            raise TaskTimedOut(
+                f"{params.method.upper()} {request.url} did not answer within {ctx.timeout:g} s"
+            ) from exc
         except httpx.TransportError as exc:
             raise BackendUnavailable(f"cannot reach {request.url.host}:{request.url.port or ''}: {exc}") from exc
 
@@ -100,7 +102,9 @@ class ApiExecutor(Executor):
         if not ok:
             result.status = TaskStatus.FAILED
             code = _STATUS_ERRORS.get(response.status_code, "http_error")
-            result.error = ErrorInfo(code=code, message=f"HTTP {response.status_code} {response.reason_phrase} from {response.url}")
+            result.error = ErrorInfo(
+                code=code, message=f"HTTP {response.status_code} {response.reason_phrase} from {response.url}"
+            )
         return result
 
     def _guard(self, url: httpx.URL) -> None:
@@ -176,4 +180,3 @@ def _decode_body(body: bytes, content_type: str) -> Any:
         except ValueError:
             return text
     return text
-

@@ -202,7 +202,11 @@ def _returns_rows(statement: str) -> bool:
 
 
 def _stream(
-    client: Client, statement: str, parameters: dict[str, Any], settings: dict[str, Any], ctx: RunContext,
+    client: Client,
+    statement: str,
+    parameters: dict[str, Any],
+    settings: dict[str, Any],
+    ctx: RunContext,
     notes: list[str],
 ) -> ResultSet:
     """Rows of one statement: ``max_rows`` kept, the rest counted while the deadline allows."""

@@ -87,12 +87,23 @@ _ROLLBACK_SKIPPED_ANNOTATIONS = frozenset(
 )
 #: How kubectl names each resource in ``kind/name`` output.
 _KIND_PREFIX = {
-    "pods": "pod", "services": "service", "endpoints": "endpoints", "events": "event",
-    "deployments": "deployment.apps", "replicasets": "replicaset.apps", "nodes": "node", "namespaces": "namespace",
+    "pods": "pod",
+    "services": "service",
+    "endpoints": "endpoints",
+    "events": "event",
+    "deployments": "deployment.apps",
+    "replicasets": "replicaset.apps",
+    "nodes": "node",
+    "namespaces": "namespace",
 }
 _KIND = {
-    "pods": ("Pod", "v1"), "services": ("Service", "v1"), "endpoints": ("Endpoints", "v1"), "events": ("Event", "v1"),
-    "deployments": ("Deployment", "apps/v1"), "replicasets": ("ReplicaSet", "apps/v1"), "nodes": ("Node", "v1"),
+    "pods": ("Pod", "v1"),
+    "services": ("Service", "v1"),
+    "endpoints": ("Endpoints", "v1"),
+    "events": ("Event", "v1"),
+    "deployments": ("Deployment", "apps/v1"),
+    "replicasets": ("ReplicaSet", "apps/v1"),
+    "nodes": ("Node", "v1"),
     "namespaces": ("Namespace", "v1"),
 }
 
@@ -292,13 +303,25 @@ class _Calls:
 _API_METHODS: dict[str, tuple[str, str, str | None, str]] = {
     "pods": ("core", "read_namespaced_pod", "list_namespaced_pod", "list_pod_for_all_namespaces"),
     "services": ("core", "read_namespaced_service", "list_namespaced_service", "list_service_for_all_namespaces"),
-    "endpoints": ("core", "read_namespaced_endpoints", "list_namespaced_endpoints",
-                  "list_endpoints_for_all_namespaces"),
+    "endpoints": (
+        "core",
+        "read_namespaced_endpoints",
+        "list_namespaced_endpoints",
+        "list_endpoints_for_all_namespaces",
+    ),
     "events": ("core", "read_namespaced_event", "list_namespaced_event", "list_event_for_all_namespaces"),
-    "deployments": ("apps", "read_namespaced_deployment", "list_namespaced_deployment",
-                    "list_deployment_for_all_namespaces"),
-    "replicasets": ("apps", "read_namespaced_replica_set", "list_namespaced_replica_set",
-                    "list_replica_set_for_all_namespaces"),
+    "deployments": (
+        "apps",
+        "read_namespaced_deployment",
+        "list_namespaced_deployment",
+        "list_deployment_for_all_namespaces",
+    ),
+    "replicasets": (
+        "apps",
+        "read_namespaced_replica_set",
+        "list_namespaced_replica_set",
+        "list_replica_set_for_all_namespaces",
+    ),
     "nodes": ("core", "read_node", None, "list_node"),
     "namespaces": ("core", "read_namespace", None, "list_namespace"),
 }
@@ -330,8 +353,9 @@ def _get(call: _Calls, command: KubectlCommand, namespace: str) -> _View:
     if command.output in ("json", "yaml"):
         document = _as_document(lists, single=command.name is not None)
         text = json.dumps(document, indent=4) if command.output == "json" else yaml.safe_dump(document, sort_keys=False)
-        return _View(text.splitlines(), document, notes=notes, truncated=truncated,
-                     original_rows=original if truncated else None)
+        return _View(
+            text.splitlines(), document, notes=notes, truncated=truncated, original_rows=original if truncated else None
+        )
 
     everywhere = command.all_namespaces
     prefixed = len(command.resources) > 1 or command.output == "name"
@@ -357,8 +381,13 @@ def _get(call: _Calls, command: KubectlCommand, namespace: str) -> _View:
             headers = ["NAMESPACE", *headers]
             cells = [[obj["metadata"].get("namespace", ""), *row] for obj, row in zip(objects, cells, strict=True)]
         if prefixed:
-            cells = [[f"{_KIND_PREFIX[resource]}/{row[1 if everywhere else 0]}" if i == (1 if everywhere else 0)
-                      else cell for i, cell in enumerate(row)] for row in cells]
+            cells = [
+                [
+                    f"{_KIND_PREFIX[resource]}/{row[1 if everywhere else 0]}" if i == (1 if everywhere else 0) else cell
+                    for i, cell in enumerate(row)
+                ]
+                for row in cells
+            ]
         table = _table(headers, cells, command.no_headers)
         if not command.no_headers:
             line_items.append(None)
@@ -430,12 +459,14 @@ def _top(call: _Calls, command: KubectlCommand, namespace: str) -> _View:
         if command.name:
             metrics = [call.json(custom.get_namespaced_custom_object, group, version, namespace, "pods", command.name)]
         elif command.all_namespaces:
-            listed = call.json(custom.list_cluster_custom_object, group, version, "pods",
-                               label_selector=command.selector)
+            listed = call.json(
+                custom.list_cluster_custom_object, group, version, "pods", label_selector=command.selector
+            )
             metrics = listed.get("items", [])
         else:
-            listed = call.json(custom.list_namespaced_custom_object, group, version, namespace, "pods",
-                               label_selector=command.selector)
+            listed = call.json(
+                custom.list_namespaced_custom_object, group, version, namespace, "pods", label_selector=command.selector
+            )
             metrics = listed.get("items", [])
     except ApiException as exc:
         if exc.status == 404 and b"could not find the requested resource" in _body(exc):
@@ -448,21 +479,25 @@ def _top(call: _Calls, command: KubectlCommand, namespace: str) -> _View:
         containers = []
         for c in item.get("containers", []):
             usage = c.get("usage", {})
-            containers.append({
-                "name": c.get("name"),
-                "cpu_millicores": _millicores(usage.get("cpu", "0")),
-                "memory_bytes": int(parse_quantity(usage.get("memory", "0"))),
-            })
-        rows.append({
-            "kind": "PodMetrics",
-            "namespace": item["metadata"].get("namespace"),
-            "name": item["metadata"]["name"],
-            "cpu_millicores": sum(c["cpu_millicores"] for c in containers),
-            "memory_bytes": sum(c["memory_bytes"] for c in containers),
-            "timestamp": item.get("timestamp"),
-            "window": item.get("window"),
-            "containers": containers,
-        })
+            containers.append(
+                {
+                    "name": c.get("name"),
+                    "cpu_millicores": _millicores(usage.get("cpu", "0")),
+                    "memory_bytes": int(parse_quantity(usage.get("memory", "0"))),
+                }
+            )
+        rows.append(
+            {
+                "kind": "PodMetrics",
+                "namespace": item["metadata"].get("namespace"),
+                "name": item["metadata"]["name"],
+                "cpu_millicores": sum(c["cpu_millicores"] for c in containers),
+                "memory_bytes": sum(c["memory_bytes"] for c in containers),
+                "timestamp": item.get("timestamp"),
+                "window": item.get("window"),
+                "containers": containers,
+            }
+        )
     if command.sort_by:
         field_name = "cpu_millicores" if command.sort_by == "cpu" else "memory_bytes"
         rows.sort(key=lambda row: row[field_name], reverse=True)
@@ -481,13 +516,20 @@ def _rollout_history(call: _Calls, command: KubectlCommand, namespace: str) -> _
     deployment = _deployment(call, command, namespace)
     history = _history(call, deployment, namespace)
     rows = [
-        {"revision": revision, "change_cause": _annotations(rs).get(_CHANGE_CAUSE),
-         "replicaset": rs["metadata"]["name"]}
+        {
+            "revision": revision,
+            "change_cause": _annotations(rs).get(_CHANGE_CAUSE),
+            "replicaset": rs["metadata"]["name"],
+        }
         for revision, rs in history
     ]
-    lines = [f"deployment.apps/{command.name} ", *_table(
-        ["REVISION", "CHANGE-CAUSE"], [[str(r["revision"]), r["change_cause"] or "<none>"] for r in rows], False
-    ), ""]
+    lines = [
+        f"deployment.apps/{command.name} ",
+        *_table(
+            ["REVISION", "CHANGE-CAUSE"], [[str(r["revision"]), r["change_cause"] or "<none>"] for r in rows], False
+        ),
+        "",
+    ]
     line_items: list[int | None] = [None, None, *range(len(rows)), None]
     return _View(lines, {"deployment": command.name, "namespace": namespace, "items": rows}, line_items)
 
@@ -498,23 +540,38 @@ def _rollout_status(call: _Calls, command: KubectlCommand, namespace: str) -> _V
     done = False
     if deployment["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
         message = "Waiting for deployment spec update to be observed..."
-    elif any(c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
-             for c in status.get("conditions", [])):
+    elif any(
+        c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in status.get("conditions", [])
+    ):
         raise QueryFailed(f'deployment "{name}" exceeded its progress deadline')
     elif spec.get("replicas") is not None and status.get("updatedReplicas", 0) < spec["replicas"]:
-        message = (f'Waiting for deployment "{name}" rollout to finish: {status.get("updatedReplicas", 0)} out of '
-                   f'{spec["replicas"]} new replicas have been updated...')
+        message = (
+            f'Waiting for deployment "{name}" rollout to finish: {status.get("updatedReplicas", 0)} out of '
+            f"{spec['replicas']} new replicas have been updated..."
+        )
     elif status.get("replicas", 0) > status.get("updatedReplicas", 0):
-        message = (f'Waiting for deployment "{name}" rollout to finish: '
-                   f'{status["replicas"] - status.get("updatedReplicas", 0)} old replicas are pending termination...')
+        message = (
+            f'Waiting for deployment "{name}" rollout to finish: '
+            f"{status['replicas'] - status.get('updatedReplicas', 0)} old replicas are pending termination..."
+        )
     elif status.get("availableReplicas", 0) < status.get("updatedReplicas", 0):
-        message = (f'Waiting for deployment "{name}" rollout to finish: {status.get("availableReplicas", 0)} of '
-                   f'{status.get("updatedReplicas", 0)} updated replicas are available...')
+        message = (
+            f'Waiting for deployment "{name}" rollout to finish: {status.get("availableReplicas", 0)} of '
+            f"{status.get('updatedReplicas', 0)} updated replicas are available..."
+        )
     else:
         message, done = f'deployment "{name}" successfully rolled out', True
-    data = {"deployment": name, "namespace": namespace, "done": done, "message": message,
-            "replicas": spec.get("replicas"), "updated": status.get("updatedReplicas", 0),
-            "available": status.get("availableReplicas", 0), "ready": status.get("readyReplicas", 0)}
+    data = {
+        "deployment": name,
+        "namespace": namespace,
+        "done": done,
+        "message": message,
+        "replicas": spec.get("replicas"),
+        "updated": status.get("updatedReplicas", 0),
+        "available": status.get("availableReplicas", 0),
+        "ready": status.get("readyReplicas", 0),
+    }
     return _View([message], data)
 
 
@@ -525,16 +582,20 @@ def _rollout_restart(call: _Calls, command: KubectlCommand, namespace: str) -> _
     restarted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"spec": {"template": {"metadata": {"annotations": {_RESTARTED_AT: restarted_at}}}}}
     call.json(call.cluster.apps.patch_namespaced_deployment, command.name, namespace, patch)
-    return _View([f"deployment.apps/{command.name} restarted"],
-                 {"deployment": command.name, "namespace": namespace, "restarted_at": restarted_at})
+    return _View(
+        [f"deployment.apps/{command.name} restarted"],
+        {"deployment": command.name, "namespace": namespace, "restarted_at": restarted_at},
+    )
 
 
 def _rollout_undo(call: _Calls, command: KubectlCommand, namespace: str) -> _View:
     deployment = _deployment(call, command, namespace)
     name = command.name
     if deployment.get("spec", {}).get("paused"):
-        raise QueryFailed(f'you cannot rollback a paused deployment; resume it first with '
-                          f'"kubectl rollout resume deployment/{name}" and try again')
+        raise QueryFailed(
+            f"you cannot rollback a paused deployment; resume it first with "
+            f'"kubectl rollout resume deployment/{name}" and try again'
+        )
     history = dict(_history(call, deployment, namespace))
     current = int(_annotations(deployment).get(_REVISION, "0") or 0)
     if command.to_revision:
@@ -550,8 +611,10 @@ def _rollout_undo(call: _Calls, command: KubectlCommand, namespace: str) -> _Vie
     template = json.loads(json.dumps(replica_set["spec"]["template"]))
     template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
     if _same_template(template, deployment["spec"]["template"]):
-        return _View([f"deployment.apps/{name} skipped rollback (current template already matches revision {target})"],
-                     {"deployment": name, "namespace": namespace, "revision": target, "skipped": True})
+        return _View(
+            [f"deployment.apps/{name} skipped rollback (current template already matches revision {target})"],
+            {"deployment": name, "namespace": namespace, "revision": target, "skipped": True},
+        )
     annotations = {k: v for k, v in _annotations(deployment).items() if k in _ROLLBACK_SKIPPED_ANNOTATIONS}
     annotations.update({k: v for k, v in _annotations(replica_set).items() if k not in _ROLLBACK_SKIPPED_ANNOTATIONS})
     patch = [
@@ -559,17 +622,24 @@ def _rollout_undo(call: _Calls, command: KubectlCommand, namespace: str) -> _Vie
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]
     call.json(call.cluster.apps.patch_namespaced_deployment, name, namespace, patch)
-    return _View([f"deployment.apps/{name} rolled back"],
-                 {"deployment": name, "namespace": namespace, "revision": target, "from_revision": current,
-                  "skipped": False})
+    return _View(
+        [f"deployment.apps/{name} rolled back"],
+        {"deployment": name, "namespace": namespace, "revision": target, "from_revision": current, "skipped": False},
+    )
 
 
 def _scale(call: _Calls, command: KubectlCommand, namespace: str) -> _View:
     patch = {"spec": {"replicas": command.replicas}}
     scale = call.json(call.cluster.apps.patch_namespaced_deployment_scale, command.name, namespace, patch)
-    return _View([f"deployment.apps/{command.name} scaled"],
-                 {"deployment": command.name, "namespace": namespace, "replicas": command.replicas,
-                  "previous_replicas": (scale.get("status") or {}).get("replicas")})
+    return _View(
+        [f"deployment.apps/{command.name} scaled"],
+        {
+            "deployment": command.name,
+            "namespace": namespace,
+            "replicas": command.replicas,
+            "previous_replicas": (scale.get("status") or {}).get("replicas"),
+        },
+    )
 
 
 _OPERATIONS: dict[str, Callable[[_Calls, KubectlCommand, str], _View]] = {
@@ -636,8 +706,9 @@ def _result(ctx: RunContext, command: KubectlCommand, view: _View) -> TaskResult
             notes.append("the pipeline (" + " | ".join(str(f) for f in command.filters) + ") was applied to the text")
         lines = [lines[i] for i in kept]
     output = "\n".join(lines) + "\n" if lines else ""
-    result = ctx.result(output=output, data=data, stderr=view.stderr, truncated=view.truncated,
-                        original_rows=view.original_rows)
+    result = ctx.result(
+        output=output, data=data, stderr=view.stderr, truncated=view.truncated, original_rows=view.original_rows
+    )
     result.notes.extend(notes)
     return result
 
@@ -695,8 +766,12 @@ def _pods(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Printed:
         cell = [row["name"], row["ready"], row["status"], restarts, row["age"]]
         if wide:
             gates = pod.get("spec", {}).get("readinessGates") or []
-            cell += [row["ip"] or "<none>", row["node"] or "<none>", row["nominated_node"] or "<none>",
-                     f"{row['readiness_gates_ready']}/{len(gates)}" if gates else "<none>"]
+            cell += [
+                row["ip"] or "<none>",
+                row["node"] or "<none>",
+                row["nominated_node"] or "<none>",
+                f"{row['readiness_gates_ready']}/{len(gates)}" if gates else "<none>",
+            ]
         cells.append(cell)
         rows.append(row)
     return headers, cells, rows
@@ -784,15 +859,26 @@ def _services(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Prin
         spec = svc.get("spec", {})
         kind = spec.get("type", "ClusterIP")
         external = _external_ips(svc, kind)
-        ports = ",".join(
-            f"{p['port']}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
-            for p in spec.get("ports") or []
-        ) or "<none>"
+        ports = (
+            ",".join(
+                f"{p['port']}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
+                for p in spec.get("ports") or []
+            )
+            or "<none>"
+        )
         selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
-        row = {"kind": "Service", "namespace": svc["metadata"].get("namespace"), "name": svc["metadata"]["name"],
-               "type": kind, "cluster_ip": spec.get("clusterIP") or None, "external_ip": external,
-               "ports": spec.get("ports") or [], "selector": spec.get("selector") or {},
-               "age": _age(svc["metadata"], now), "created": svc["metadata"].get("creationTimestamp")}
+        row = {
+            "kind": "Service",
+            "namespace": svc["metadata"].get("namespace"),
+            "name": svc["metadata"]["name"],
+            "type": kind,
+            "cluster_ip": spec.get("clusterIP") or None,
+            "external_ip": external,
+            "ports": spec.get("ports") or [],
+            "selector": spec.get("selector") or {},
+            "age": _age(svc["metadata"], now),
+            "created": svc["metadata"].get("creationTimestamp"),
+        }
         cell = [row["name"], kind, spec.get("clusterIP") or "<none>", external, ports, row["age"]]
         cells.append(cell + ([selector] if wide else []))
         rows.append(row)
@@ -822,9 +908,15 @@ def _endpoints(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Pri
             for address in subset.get("notReadyAddresses") or []:
                 not_ready += [f"{address['ip']}:{p['port']}" if p.get("port") else address["ip"] for p in ports]
         shown = ",".join(ready[:3]) + (f" + {len(ready) - 3} more..." if len(ready) > 3 else "") if ready else "<none>"
-        row = {"kind": "Endpoints", "namespace": ep["metadata"].get("namespace"), "name": ep["metadata"]["name"],
-               "ready": ready, "not_ready": not_ready, "age": _age(ep["metadata"], now),
-               "created": ep["metadata"].get("creationTimestamp")}
+        row = {
+            "kind": "Endpoints",
+            "namespace": ep["metadata"].get("namespace"),
+            "name": ep["metadata"]["name"],
+            "ready": ready,
+            "not_ready": not_ready,
+            "age": _age(ep["metadata"], now),
+            "created": ep["metadata"].get("creationTimestamp"),
+        }
         cells.append([row["name"], shown, row["age"]])
         rows.append(row)
     return ["NAME", "ENDPOINTS", "AGE"], cells, rows
@@ -834,15 +926,36 @@ def _events(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Printe
     headers = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     if wide:
         headers = [
-            "LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN", "COUNT", "NAME"
+            "LAST SEEN",
+            "TYPE",
+            "REASON",
+            "OBJECT",
+            "SUBOBJECT",
+            "SOURCE",
+            "MESSAGE",
+            "FIRST SEEN",
+            "COUNT",
+            "NAME",
         ]
     cells, rows = [], []
     for event in objects:
         row = _event_row(event, now)
         interval = _seen(row)
         if wide:
-            cells.append([interval, row["type"], row["reason"], row["object"], row["subobject"], row["source"],
-                          row["message"], row["first_seen"], str(row["count"]), row["name"]])
+            cells.append(
+                [
+                    interval,
+                    row["type"],
+                    row["reason"],
+                    row["object"],
+                    row["subobject"],
+                    row["source"],
+                    row["message"],
+                    row["first_seen"],
+                    str(row["count"]),
+                    row["name"],
+                ]
+            )
         else:
             cells.append([interval, row["type"], row["reason"], row["object"], row["message"]])
         rows.append(row)
@@ -888,12 +1001,19 @@ def _deployments(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _P
     for d in objects:
         spec, status = d.get("spec", {}), d.get("status", {})
         desired = spec.get("replicas", 1)
-        row = {"kind": "Deployment", "namespace": d["metadata"].get("namespace"), "name": d["metadata"]["name"],
-               "desired": desired, "ready": status.get("readyReplicas", 0),
-               "up_to_date": status.get("updatedReplicas", 0),
-               "available": status.get("availableReplicas", 0), "revision": _annotations(d).get(_REVISION),
-               "age": _age(d["metadata"], now), "created": d["metadata"].get("creationTimestamp"),
-               "images": [c.get("image") for c in spec.get("template", {}).get("spec", {}).get("containers", [])]}
+        row = {
+            "kind": "Deployment",
+            "namespace": d["metadata"].get("namespace"),
+            "name": d["metadata"]["name"],
+            "desired": desired,
+            "ready": status.get("readyReplicas", 0),
+            "up_to_date": status.get("updatedReplicas", 0),
+            "available": status.get("availableReplicas", 0),
+            "revision": _annotations(d).get(_REVISION),
+            "age": _age(d["metadata"], now),
+            "created": d["metadata"].get("creationTimestamp"),
+            "images": [c.get("image") for c in spec.get("template", {}).get("spec", {}).get("containers", [])],
+        }
         cell = [row["name"], f"{row['ready']}/{desired}", str(row["up_to_date"]), str(row["available"]), row["age"]]
         cells.append(cell + (_workload_wide(spec) if wide else []))
         rows.append(row)
@@ -905,11 +1025,17 @@ def _replicasets(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _P
     cells, rows = [], []
     for rs in objects:
         spec, status = rs.get("spec", {}), rs.get("status", {})
-        row = {"kind": "ReplicaSet", "namespace": rs["metadata"].get("namespace"), "name": rs["metadata"]["name"],
-               "desired": spec.get("replicas", 1), "current": status.get("replicas", 0),
-               "ready": status.get("readyReplicas", 0),
-               "revision": _annotations(rs).get(_REVISION), "age": _age(rs["metadata"], now),
-               "created": rs["metadata"].get("creationTimestamp")}
+        row = {
+            "kind": "ReplicaSet",
+            "namespace": rs["metadata"].get("namespace"),
+            "name": rs["metadata"]["name"],
+            "desired": spec.get("replicas", 1),
+            "current": status.get("replicas", 0),
+            "ready": status.get("readyReplicas", 0),
+            "revision": _annotations(rs).get(_REVISION),
+            "age": _age(rs["metadata"], now),
+            "created": rs["metadata"].get("creationTimestamp"),
+        }
         cell = [row["name"], str(row["desired"]), str(row["current"]), str(row["ready"]), row["age"]]
         cells.append(cell + (_workload_wide(spec) if wide else []))
         rows.append(row)
@@ -922,8 +1048,11 @@ _WIDE_WORKLOAD = ["CONTAINERS", "IMAGES", "SELECTOR"]
 def _workload_wide(spec: dict[str, Any]) -> list[str]:
     containers = spec.get("template", {}).get("spec", {}).get("containers", [])
     selector = (spec.get("selector") or {}).get("matchLabels") or {}
-    return [",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers),
-            ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"]
+    return [
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
+    ]
 
 
 def _nodes(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Printed:
@@ -938,18 +1067,31 @@ def _nodes(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Printed
         if node.get("spec", {}).get("unschedulable"):
             state += ",SchedulingDisabled"
         prefix = "node-role.kubernetes.io/"
-        roles = sorted(k[len(prefix):] for k in (node["metadata"].get("labels") or {}) if k.startswith(prefix))
+        roles = sorted(k[len(prefix) :] for k in (node["metadata"].get("labels") or {}) if k.startswith(prefix))
         info = status.get("nodeInfo", {})
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses", [])}
-        row = {"kind": "Node", "name": node["metadata"]["name"], "status": state, "roles": roles,
-               "version": info.get("kubeletVersion"), "internal_ip": addresses.get("InternalIP"),
-               "external_ip": addresses.get("ExternalIP"), "age": _age(node["metadata"], now),
-               "created": node["metadata"].get("creationTimestamp"),
-               "allocatable": status.get("allocatable", {}), "capacity": status.get("capacity", {})}
+        row = {
+            "kind": "Node",
+            "name": node["metadata"]["name"],
+            "status": state,
+            "roles": roles,
+            "version": info.get("kubeletVersion"),
+            "internal_ip": addresses.get("InternalIP"),
+            "external_ip": addresses.get("ExternalIP"),
+            "age": _age(node["metadata"], now),
+            "created": node["metadata"].get("creationTimestamp"),
+            "allocatable": status.get("allocatable", {}),
+            "capacity": status.get("capacity", {}),
+        }
         cell = [row["name"], state, ",".join(roles) or "<none>", row["age"], info.get("kubeletVersion", "")]
         if wide:
-            cell += [row["internal_ip"] or "<none>", row["external_ip"] or "<none>", info.get("osImage", ""),
-                     info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]
+            cell += [
+                row["internal_ip"] or "<none>",
+                row["external_ip"] or "<none>",
+                info.get("osImage", ""),
+                info.get("kernelVersion", ""),
+                info.get("containerRuntimeVersion", ""),
+            ]
         cells.append(cell)
         rows.append(row)
     return headers, cells, rows
@@ -958,16 +1100,27 @@ def _nodes(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Printed
 def _namespaces(objects: list[dict[str, Any]], now: datetime, wide: bool) -> _Printed:
     cells, rows = [], []
     for ns in objects:
-        row = {"kind": "Namespace", "name": ns["metadata"]["name"], "status": ns.get("status", {}).get("phase", ""),
-               "age": _age(ns["metadata"], now), "created": ns["metadata"].get("creationTimestamp")}
+        row = {
+            "kind": "Namespace",
+            "name": ns["metadata"]["name"],
+            "status": ns.get("status", {}).get("phase", ""),
+            "age": _age(ns["metadata"], now),
+            "created": ns["metadata"].get("creationTimestamp"),
+        }
         cells.append([row["name"], row["status"], row["age"]])
         rows.append(row)
     return ["NAME", "STATUS", "AGE"], cells, rows
 
 
 _TABLES: dict[str, Printer] = {
-    "pods": _pods, "services": _services, "endpoints": _endpoints, "events": _events,
-    "deployments": _deployments, "replicasets": _replicasets, "nodes": _nodes, "namespaces": _namespaces,
+    "pods": _pods,
+    "services": _services,
+    "endpoints": _endpoints,
+    "events": _events,
+    "deployments": _deployments,
+    "replicasets": _replicasets,
+    "nodes": _nodes,
+    "namespaces": _namespaces,
 }
 
 
@@ -1027,8 +1180,12 @@ def _describe_pod(pod: dict[str, Any], events: list[dict[str, Any]], now: dateti
         if cs.get("imageID"):
             field_line("Image ID", cs["imageID"], sub, 16)
         ports = container.get("ports") or []
-        field_line("Port" if len(ports) <= 1 else "Ports",
-                   ", ".join(f"{p['containerPort']}/{p.get('protocol', 'TCP')}" for p in ports) or "<none>", sub, 16)
+        field_line(
+            "Port" if len(ports) <= 1 else "Ports",
+            ", ".join(f"{p['containerPort']}/{p.get('protocol', 'TCP')}" for p in ports) or "<none>",
+            sub,
+            16,
+        )
         lines.extend(_state_lines("State", cs.get("state") or {}))
         if cs.get("lastState"):
             lines.extend(_state_lines("Last State", cs["lastState"]))
@@ -1066,11 +1223,17 @@ def _describe_pod(pod: dict[str, Any], events: list[dict[str, Any]], now: dateti
 def _state_lines(title: str, state: dict[str, Any]) -> list[str]:
     if not state:
         return [f"    {title + ':':<16}<none>"] if title == "State" else []
-    (name, detail), = list(state.items())[:1]
+    ((name, detail),) = list(state.items())[:1]
     lines = [f"    {title + ':':<16}{name.capitalize()}"]
     detail = detail or {}
-    for key, label in (("reason", "Reason"), ("message", "Message"), ("exitCode", "Exit Code"),
-                       ("signal", "Signal"), ("startedAt", "Started"), ("finishedAt", "Finished")):
+    for key, label in (
+        ("reason", "Reason"),
+        ("message", "Message"),
+        ("exitCode", "Exit Code"),
+        ("signal", "Signal"),
+        ("startedAt", "Started"),
+        ("finishedAt", "Finished"),
+    ):
         if detail.get(key) is not None:
             value = _rfc1123(detail[key]) if key in ("startedAt", "finishedAt") else detail[key]
             lines.append(f"      {label + ':':<14}{value}")
@@ -1087,9 +1250,11 @@ def _probe(probe: dict[str, Any]) -> str:
         what = "exec " + json.dumps(probe["exec"].get("command", []))
     else:
         what = "probe"
-    return (f"{what} delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
-            f"period={probe.get('periodSeconds', 10)}s #success={probe.get('successThreshold', 1)} "
-            f"#failure={probe.get('failureThreshold', 3)}")
+    return (
+        f"{what} delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
+        f"period={probe.get('periodSeconds', 10)}s #success={probe.get('successThreshold', 1)} "
+        f"#failure={probe.get('failureThreshold', 3)}"
+    )
 
 
 # -- small conversions ---------------------------------------------------------------------------
@@ -1191,5 +1356,6 @@ def _transport_error(exc: urllib3.exceptions.HTTPError, where: str, ctx: RunCont
     text = str(reason)
     errno = re.search(r"\[Errno -?\d+\] [^\"'()]+", text)
     return BackendUnavailable(f"cannot reach {where}: {errno.group(0).strip() if errno else text}")
+
 
 __all__ = ["KubernetesExecutor", "KubernetesParams", "human_duration"]

@@ -12,6 +12,7 @@ Connection settings (``deployments/<env>/connections.yaml``, type ``postgres``):
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from typing import Any
@@ -34,7 +35,17 @@ from executors._pool import ConnectionPool
 from executors._spec import TaskResult, TaskSpec
 from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
 
-_CONNECTION_KEYS = ("host", "port", "dbname", "user", "password", "sslmode", "sslrootcert", "options", "application_name")
+_CONNECTION_KEYS = (
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "sslmode",
+    "sslrootcert",
+    "options",
+    "application_name",
+)
 _FETCH_BATCH = 1000
 #: Time after the deadline at which the client cancels a statement the server did not stop.
 _CANCEL_BACKSTOP_SECONDS = 1.0
@@ -112,15 +123,21 @@ def _connect(connection: Connection) -> psycopg.Connection:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=timeout, **kwargs)
     except psycopg.OperationalError as exc:
         message = _first_line(exc)
-        if "password authentication failed" in message or "no password supplied" in message or (
-            "authentication failed" in message
+        if (
+            "password authentication failed" in message
+            or "no password supplied" in message
+            or ("authentication failed" in message)
         ):
-            raise AuthenticationFailed(f"PostgreSQL at {where} rejected the credentials of connection {connection.name!r}: {message}") from exc
+            raise AuthenticationFailed(
+                f"PostgreSQL at {where} rejected the credentials of connection {connection.name!r}: {message}"
+            ) from exc
         if re.search(r'database ".*" does not exist', message):
             raise NotFound(f"PostgreSQL at {where}: {message}") from exc
         if "role" in message and "does not exist" in message:
             raise AuthenticationFailed(f"PostgreSQL at {where}: {message}") from exc
-        raise BackendUnavailable(f"cannot reach PostgreSQL at {where} (connection {connection.name!r}): {message}") from exc
+        raise BackendUnavailable(
+            f"cannot reach PostgreSQL at {where} (connection {connection.name!r}): {message}"
+        ) from exc
 
 
 def _stream(db: psycopg.Connection, statement: str, ctx: RunContext) -> ResultSet:
@@ -162,10 +179,8 @@ def _rollback_or_discard(db: psycopg.Connection, lease: Any) -> None:
 
 
 def _cancel_quietly(db: psycopg.Connection) -> None:
-    try:
+    with contextlib.suppress(psycopg.Error, AttributeError):
         db.cancel_safe(timeout=2.0)
-    except (psycopg.Error, AttributeError):
-        pass
 
 
 def _translate(exc: psycopg.Error, ctx: RunContext) -> ExecutorError:

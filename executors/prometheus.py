@@ -97,9 +97,7 @@ class PrometheusExecutor(Executor):
         form["timeout"] = f"{max(1, int((remaining - _SERVER_TIMEOUT_MARGIN) * 1000))}ms"
         where = f"Prometheus at {client.base_url}"
         try:
-            response = client.post(
-                endpoint, data=form, timeout=httpx.Timeout(remaining, connect=min(remaining, 10.0))
-            )
+            response = client.post(endpoint, data=form, timeout=httpx.Timeout(remaining, connect=min(remaining, 10.0)))
         except httpx.TimeoutException as exc:
             raise TaskTimedOut(f"{where} did not answer within the task's {ctx.timeout:g} s timeout") from exc
         except httpx.TransportError as exc:
@@ -185,8 +183,11 @@ def _plan(spec: TaskSpec, now: float) -> tuple[str, str, dict[str, str]]:
             f"{(end - start) / step:.0f} points per series is more than Prometheus allows ({MAX_POINTS}); "
             "use a larger step or a shorter range"
         )
-    return query, "api/v1/query_range", {"query": query, "start": _format(start), "end": _format(end),
-                                          "step": _format(step)}
+    return (
+        query,
+        "api/v1/query_range",
+        {"query": query, "start": _format(start), "end": _format(end), "step": _format(step)},
+    )
 
 
 def _duration(value: str | float | None, name: str) -> float:

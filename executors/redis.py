@@ -18,10 +18,14 @@ import redis
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
-    ConnectionError as RedisConnectionError,
     NoPermissionError,
     RedisError,
     ResponseError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
@@ -48,7 +52,9 @@ class RedisExecutor(Executor):
         try:
             conn = pool.get_connection()
         except (AuthenticationError, AuthorizationError) as exc:
-            raise AuthenticationFailed(f"Redis at {where} rejected the credentials of connection {connection.name!r}: {exc}") from exc
+            raise AuthenticationFailed(
+                f"Redis at {where} rejected the credentials of connection {connection.name!r}: {exc}"
+            ) from exc
         except RedisError as exc:
             raise BackendUnavailable(f"cannot reach Redis at {where} (connection {connection.name!r}): {exc}") from exc
         reusable = True
@@ -102,7 +108,9 @@ def _make_pool(connection: Connection) -> redis.ConnectionPool:
     url = settings.pop("url", None)
     if url:
         return redis.ConnectionPool.from_url(url, **common)
-    kwargs = {key: settings[key] for key in ("host", "port", "db", "username", "password") if settings.get(key) is not None}
+    kwargs = {
+        key: settings[key] for key in ("host", "port", "db", "username", "password") if settings.get(key) is not None
+    }
     kwargs.setdefault("host", "127.0.0.1")
     if settings.get("ssl"):
         return redis.ConnectionPool(connection_class=redis.SSLConnection, **kwargs, **common)
@@ -134,7 +142,7 @@ def parse_info(text: str) -> dict[str, Any]:
         if not line or line.startswith("#") or ":" not in line:
             continue
         key, _, value = line.partition(":")
-        if "=" in value and "," in value or (key.startswith("db") and "=" in value):
+        if ("=" in value and "," in value) or (key.startswith("db") and "=" in value):
             info[key] = {k: _number(v) for k, v in (pair.split("=", 1) for pair in value.split(",") if "=" in pair)}
         else:
             info[key] = _number(value)

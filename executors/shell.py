@@ -131,8 +131,10 @@ class ShellExecutor(Executor):
         elif process.returncode != 0:
             result.status = TaskStatus.FAILED
             last = stderr.text().strip().splitlines()[-1:] or [""]
-            reason = f"killed by signal {-process.returncode}" if process.returncode < 0 else (
-                f"exited with status {process.returncode}"
+            reason = (
+                f"killed by signal {-process.returncode}"
+                if process.returncode < 0
+                else (f"exited with status {process.returncode}")
             )
             result.error = ErrorInfo(code="exit_status", message=f"{reason}{': ' + last[0] if last[0] else ''}")
         return result
@@ -176,9 +178,7 @@ def _pump(process: subprocess.Popen[bytes], streams: dict, ctx: RunContext) -> b
 def _child_environment() -> dict[str, str]:
     """The agent's environment without its secrets and its own settings."""
     return {
-        key: value
-        for key, value in os.environ.items()
-        if not is_secret_key(key) and not key.startswith("CLOUD_AGENT_")
+        key: value for key, value in os.environ.items() if not is_secret_key(key) and not key.startswith("CLOUD_AGENT_")
     }
 
 

@@ -32,7 +32,12 @@ def rank_hypotheses(
 
 
 def analyze_step(
-    ctx: IncidentContext, metrics: pd.DataFrame, evidence: CollectedEvidence, report: CycleReport, *, name: str = "analyze"
+    ctx: IncidentContext,
+    metrics: pd.DataFrame,
+    evidence: CollectedEvidence,
+    report: CycleReport,
+    *,
+    name: str = "analyze",
 ) -> Analysis | None:
     step = report.begin(name)
     try:

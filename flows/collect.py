@@ -11,11 +11,19 @@ from flows.context import ACTOR, IncidentContext
 from flows.dispatch import run_batches
 from flows.report import CycleReport
 from models import Detection
+from models.collection import (
+    CollectedEvidence,
+    evidence_from_results,
+    plan_error_context,
+    plan_evidence,
+    plan_follow_ups,
+)
 from models.planning import PlannedTask
-from models.collection import CollectedEvidence, evidence_from_results, plan_error_context, plan_evidence, plan_follow_ups
 
 
-def collect_step(ctx: IncidentContext, detection: Detection | None, report: CycleReport, *, round_name: str = "collect") -> CollectedEvidence:
+def collect_step(
+    ctx: IncidentContext, detection: Detection | None, report: CycleReport, *, round_name: str = "collect"
+) -> CollectedEvidence:
     step = report.begin(round_name)
     involved = list(detection.involved_services) if detection is not None else []
     if ctx.alert.service and ctx.alert.service not in involved:
@@ -43,13 +51,17 @@ def collect_step(ctx: IncidentContext, detection: Detection | None, report: Cycl
     return evidence
 
 
-def _run_and_read(ctx: IncidentContext, plan: list[PlannedTask], step_name: str, report: CycleReport) -> CollectedEvidence:
+def _run_and_read(
+    ctx: IncidentContext, plan: list[PlannedTask], step_name: str, report: CycleReport
+) -> CollectedEvidence:
     results = run_batches({ctx.environment.name: plan}, step=step_name, actor=ACTOR).get(ctx.environment.name, [])
     evidence = evidence_from_results(plan, results, ctx.topology)
     report.collection.planned += len(plan)
     report.collection.succeeded += evidence.succeeded
     report.collection.failures += evidence.failures
-    for purpose, count in Counter(item.purpose for item, r in zip(plan, results, strict=True) if r.get("status") == "succeeded").items():
+    for purpose, count in Counter(
+        item.purpose for item, r in zip(plan, results, strict=True) if r.get("status") == "succeeded"
+    ).items():
         report.collection.by_purpose[purpose] = report.collection.by_purpose.get(purpose, 0) + count
     return evidence
 

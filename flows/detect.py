@@ -27,8 +27,11 @@ def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | 
         return None, pd.DataFrame({"time": []})
     plan = plan_metrics(ctx.sources.metrics, ctx.services(), ctx.window)
     results = run_batches({ctx.environment.name: plan}, step="detect", actor=ACTOR).get(ctx.environment.name, [])
-    failed = [f"{item.label}: {result.get('status')}" for item, result in zip(plan, results, strict=True)
-              if result.get("status") != "succeeded"]
+    failed = [
+        f"{item.label}: {result.get('status')}"
+        for item, result in zip(plan, results, strict=True)
+        if result.get("status") != "succeeded"
+    ]
     report.collection.failures += failed
     report.collection.planned += len(plan)
     report.collection.succeeded += len(plan) - len(failed)

@@ -24,9 +24,7 @@ BATCH_DEPLOYMENT = "execute-batch/{environment}"
 DISPATCH_SLACK_SECONDS = 60.0
 
 
-def run_batches(
-    batches: Mapping[str, list[PlannedTask]], *, step: str, actor: str
-) -> dict[str, list[dict[str, Any]]]:
+def run_batches(batches: Mapping[str, list[PlannedTask]], *, step: str, actor: str) -> dict[str, list[dict[str, Any]]]:
     """Run each environment's batch where it belongs; ``{environment: results in item order}``."""
     batches = {env: items for env, items in batches.items() if items}
     if not batches:

@@ -37,7 +37,9 @@ class FixDecision(RunInput):
     comment: str = Field(default="", description="Why (recorded in the audit log)")
 
 
-def fix_step(ctx: IncidentContext, root: Hypothesis, fixes: list[FixSuggestion], report: CycleReport) -> FixRecord | None:
+def fix_step(
+    ctx: IncidentContext, root: Hypothesis, fixes: list[FixSuggestion], report: CycleReport
+) -> FixRecord | None:
     step = report.begin("fix")
     fix = best_fix(fixes)
     if fix is None:
@@ -56,7 +58,9 @@ def fix_step(ctx: IncidentContext, root: Hypothesis, fixes: list[FixSuggestion],
     if record.decision in ("auto", "approved"):
         _apply(ctx, root, record)
     report.fix = record
-    report.end(step, f"{fix.action}: {record.decision}" + (f", worked: {record.worked}" if record.worked is not None else ""))
+    report.end(
+        step, f"{fix.action}: {record.decision}" + (f", worked: {record.worked}" if record.worked is not None else "")
+    )
     return record
 
 
@@ -103,12 +107,17 @@ def _apply(ctx: IncidentContext, root: Hypothesis, record: FixRecord) -> None:
         **fix.command,
         "approval": {
             "approved_by": record.decided_by or "unknown",
-            "reason": f"fix {fix.action} for {root.component}/{root.fault}" + (f": {record.reason}" if record.reason else ""),
+            "reason": f"fix {fix.action} for {root.component}/{root.fault}"
+            + (f": {record.reason}" if record.reason else ""),
         },
     }
-    items = [PlannedTask(label=f"fix {fix.action} on {root.component}", purpose="fix", service=root.component, task=task)]
+    items = [
+        PlannedTask(label=f"fix {fix.action} on {root.component}", purpose="fix", service=root.component, task=task)
+    ]
     checks = [
-        PlannedTask(label=f"re-verify {root.fault} of {root.component}", purpose="verification", service=root.component, task=t)
+        PlannedTask(
+            label=f"re-verify {root.fault} of {root.component}", purpose="verification", service=root.component, task=t
+        )
         for t in verification_tasks(root, ctx.target)
     ]
     [result] = run_batches({ctx.environment.name: items}, step="fix", actor=ACTOR)[ctx.environment.name]

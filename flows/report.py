@@ -134,7 +134,8 @@ def render_markdown(report: CycleReport) -> str:
         f"**Outcome:** {_OUTCOME_LINE[report.outcome]}",
         "",
         f"- Alert: {report.summary or report.alertname} — started {report.starts_at:%Y-%m-%d %H:%M:%S} UTC",
-        f"- Incident: `{report.incident_id}`" + (f" — [flow run]({report.flow_run_url})" if report.flow_run_url else ""),
+        f"- Incident: `{report.incident_id}`"
+        + (f" — [flow run]({report.flow_run_url})" if report.flow_run_url else ""),
     ]
     root = report.root_cause
     if root is not None:
@@ -168,7 +169,12 @@ def render_markdown(report: CycleReport) -> str:
     if collection.failures:
         lines.append("Sources that failed (the cycle went on without them):")
         lines += [f"- {failure}" for failure in collection.failures]
-    lines += ["", "## Ranked hypotheses", "| # | component | fault | confidence | verification | proposed by |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Ranked hypotheses",
+        "| # | component | fault | confidence | verification | proposed by |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in hypotheses_table(report):
         lines.append(
             f"| {row['rank']} | {row['component']} | {row['fault']} | {row['confidence']:.2f} | "
@@ -180,19 +186,35 @@ def render_markdown(report: CycleReport) -> str:
     if report.other_views:
         lines += ["", "## Other analysers"]
         for analyser, view in report.other_views.items():
-            lines.append(f"**{analyser}:** " + ("; ".join(f"{h.component}/{h.fault} ({h.confidence:.2f})" for h in view[:5]) or "no opinion"))
+            lines.append(
+                f"**{analyser}:** "
+                + ("; ".join(f"{h.component}/{h.fault} ({h.confidence:.2f})" for h in view[:5]) or "no opinion")
+            )
     if report.verifications:
         lines += ["", "## Verification"]
         lines += [f"- `{v.component}` {v.fault}: **{v.status}** — {v.reason}" for v in report.verifications]
     if report.fixes:
-        lines += ["", "## Fix suggestions", "| action | risk | confidence | runnable | command |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Fix suggestions",
+            "| action | risk | confidence | runnable | command |",
+            "|---|---|---|---|---|",
+        ]
         for fix in report.fixes:
             command = fix.command.get("command") or fix.command.get("params", {})
-            lines.append(f"| {fix.action} | {fix.risk} | {fix.confidence:.2f} | {'yes' if fix.runnable else 'no'} | `{_cell(str(command))[:120]}` |")
+            lines.append(
+                f"| {fix.action} | {fix.risk} | {fix.confidence:.2f} | {'yes' if fix.runnable else 'no'} "
+                f"| `{_cell(str(command))[:120]}` |"
+            )
     if report.fix is not None:
         fix = report.fix
         decided = f" by {fix.decided_by}" if fix.decided_by else ""
-        lines += ["", "## Fix", f"- **{fix.suggestion.action}** ({fix.suggestion.risk} risk): {fix.decision}{decided}. {fix.reason}".rstrip()]
+        lines += [
+            "",
+            "## Fix",
+            f"- **{fix.suggestion.action}** ({fix.suggestion.risk} risk): "
+            f"{fix.decision}{decided}. {fix.reason}".rstrip(),
+        ]
         if fix.result is not None:
             error = fix.result.get("error") or {}
             lines.append(f"- Execution: {fix.result.get('status')}" + (f" — {error.get('message')}" if error else ""))

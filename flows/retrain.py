@@ -23,6 +23,7 @@ def retrain_model(simulated_cases: int = 300, seed: int = 0) -> dict[str, Any]:
     create_markdown_artifact(
         key="retrain-model-report",
         markdown=report.to_markdown(),
-        description=f"retraining: version {report.candidate_version} {'promoted' if report.promoted else 'kept as candidate'}",
+        description=f"retraining: version {report.candidate_version} "
+        f"{'promoted' if report.promoted else 'kept as a candidate'}",
     )
     return report.model_dump(mode="json")

@@ -13,7 +13,9 @@ from models.planning import PlannedTask
 MAX_VERIFIED = 3
 
 
-def verify_step(ctx: IncidentContext, hypotheses: list[Hypothesis], report: CycleReport, *, name: str = "verify") -> list[Verification]:
+def verify_step(
+    ctx: IncidentContext, hypotheses: list[Hypothesis], report: CycleReport, *, name: str = "verify"
+) -> list[Verification]:
     step = report.begin(name)
     threshold = settings().verify_threshold
     chosen = [h for index, h in enumerate(hypotheses) if index == 0 or h.confidence >= threshold][:MAX_VERIFIED]

@@ -59,11 +59,10 @@ class CloudAgentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, CloudAgen
         api_flow = await self.client.read_flow(flow_run.flow_id)
         flow = _known_flows().get(api_flow.name)
         if flow is None:
-            raise RuntimeError(
-                f"this worker runs the flows {sorted(_known_flows())}, not {api_flow.name!r}"
-            )
+            raise RuntimeError(f"this worker runs the flows {sorted(_known_flows())}, not {api_flow.name!r}")
         if task_status is not None:
             task_status.started(threading.get_native_id())
+
         def execute() -> Any:
             if flow.name == "execute-batch":
                 with without_flow_heartbeats():
@@ -74,7 +73,9 @@ class CloudAgentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, CloudAgen
         return CloudAgentWorkerResult(identifier=str(flow_run.id), status_code=0 if state is not None else 1)
 
 
-async def serve_pool(work_pool: str, *, name: str | None = None, limit: int | None = None, poll_seconds: float = 1.0) -> None:
+async def serve_pool(
+    work_pool: str, *, name: str | None = None, limit: int | None = None, poll_seconds: float = 1.0
+) -> None:
     """Run a ``CloudAgentWorker`` on ``work_pool`` until cancelled (creates the pool if missing)."""
     with temporary_settings({PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
         worker = CloudAgentWorker(work_pool_name=work_pool, name=name, limit=limit, prefetch_seconds=poll_seconds * 2)

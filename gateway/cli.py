@@ -67,15 +67,23 @@ def current_user() -> str:
 
 @task_app.command("run")
 def task_run(
-    type_: Annotated[str | None, typer.Option("--type", "-t", help="Task type: shell, postgres, mysql, redis, api, ...")] = None,
-    command: Annotated[str | None, typer.Option("--command", "-c", help="The command, SQL or Redis command line.")] = None,
-    agent_id: Annotated[str | None, typer.Option("--agent-id", "-a", help="Agent to run on (default: the local agent).")] = None,
+    type_: Annotated[
+        str | None, typer.Option("--type", "-t", help="Task type: shell, postgres, mysql, redis, api, ...")
+    ] = None,
+    command: Annotated[
+        str | None, typer.Option("--command", "-c", help="The command, SQL or Redis command line.")
+    ] = None,
+    agent_id: Annotated[
+        str | None, typer.Option("--agent-id", "-a", help="Agent to run on (default: the local agent).")
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds before the task is stopped (default 30).")] = None,
     params: Annotated[str | None, typer.Option(help='Task params as JSON, e.g. \'{"connection": "default"}\'.')] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="A task JSON file, as in the spec.")] = None,
     approve: Annotated[str | None, typer.Option(help="Approve a write/destructive task, giving the reason.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    server: Annotated[str | None, typer.Option(help="Run through a Cloud Agent API server at this URL instead of locally.")] = None,
+    server: Annotated[
+        str | None, typer.Option(help="Run through a Cloud Agent API server at this URL instead of locally.")
+    ] = None,
     token: Annotated[str | None, typer.Option(envvar="CLOUD_AGENT_TOKEN", help="Bearer token for --server.")] = None,
 ) -> None:
     """Run one task and print its result."""

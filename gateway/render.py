@@ -86,7 +86,7 @@ def print_audit(console: Console, records: list[AuditRecord]) -> None:
             (f"{record.seq:>6} ", "dim"),
             f"{record.recorded_at:%Y-%m-%d %H:%M:%S}  ",
             (f"{record.event:<17}", _EVENT_STYLE.get(record.event, "")),
-            f" {record.actor}  {record.agent_id or '-'}@{record.environment or '-'}  ",
+            f" {record.task_id}  {record.actor}  {record.agent_id or '-'}@{record.environment or '-'}  ",
             f"{record.task_type or '-'}/{record.risk or '-'}",
             f"  {record.status}" if record.status else "",
             f"  {record.duration_ms:.0f} ms" if record.duration_ms is not None else "",

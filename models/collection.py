@@ -242,7 +242,12 @@ def plan_evidence(
                         label=f"INFO {section} of {node.name}",
                         purpose="cache",
                         service=node.name,
-                        task={"type": "redis", "command": f"INFO {section}", "params": {"connection": node.connection}, "timeout": 10},
+                        task={
+                            "type": "redis",
+                            "command": f"INFO {section}",
+                            "params": {"connection": node.connection},
+                            "timeout": 10,
+                        },
                     )
                 )
         if node.health_url:
@@ -260,21 +265,47 @@ def plan_evidence(
             or {sources.kubernetes_namespace or "default"}
         )
         for namespace in namespaces:
-            plan.append(PlannedTask(label=f"pods in {namespace}", purpose="k8s", task={
-                "type": "k8s", "command": f"kubectl get pods -n {namespace} -o wide", "params": {"namespace": namespace}, "timeout": 30}))
-            plan.append(PlannedTask(label=f"events in {namespace}", purpose="k8s", task={
-                "type": "k8s", "command": f"kubectl get events -n {namespace} --sort-by='.lastTimestamp' | tail -50",
-                "params": {"namespace": namespace}, "timeout": 30}))
+            plan.append(
+                PlannedTask(
+                    label=f"pods in {namespace}",
+                    purpose="k8s",
+                    task={
+                        "type": "k8s",
+                        "command": f"kubectl get pods -n {namespace} -o wide",
+                        "params": {"namespace": namespace},
+                        "timeout": 30,
+                    },
+                )
+            )
+            plan.append(
+                PlannedTask(
+                    label=f"events in {namespace}",
+                    purpose="k8s",
+                    task={
+                        "type": "k8s",
+                        "command": f"kubectl get events -n {namespace} --sort-by='.lastTimestamp' | tail -50",
+                        "params": {"namespace": namespace},
+                        "timeout": 30,
+                    },
+                )
+            )
     if sources.host:
-        plan.append(PlannedTask(label="top", purpose="host", task={"type": "shell", "command": "top -bn1 | head -20", "timeout": 15}))
-        plan.append(PlannedTask(label="disk and memory", purpose="host",
-                                task={"type": "shell", "command": "df -h && free -m && cat /proc/loadavg", "timeout": 15}))
+        plan.append(
+            PlannedTask(
+                label="top", purpose="host", task={"type": "shell", "command": "top -bn1 | head -20", "timeout": 15}
+            )
+        )
+        plan.append(
+            PlannedTask(
+                label="disk and memory",
+                purpose="host",
+                task={"type": "shell", "command": "df -h && free -m && cat /proc/loadavg", "timeout": 15},
+            )
+        )
     return plan
 
 
-def plan_follow_ups(
-    sources: TelemetrySources, logs: pd.DataFrame | None, window: Window
-) -> list[PlannedTask]:
+def plan_follow_ups(sources: TelemetrySources, logs: pd.DataFrame | None, window: Window) -> list[PlannedTask]:
     """The spec's cross-source chain: error trace ids from the logs → those traces → the metrics
     of the services on them around the first error."""
     if logs is None or logs.empty or sources.traces is None or "trace_id" not in logs.columns:
@@ -300,7 +331,9 @@ def plan_error_context(
     services = sorted(set(on_error_traces["service"].dropna()))
     context = Window(first_error - ERROR_CONTEXT_SECONDS / 2, first_error + ERROR_CONTEXT_SECONDS / 2)
     tasks = plan_metrics(sources.metrics, services, context)
-    return [task.model_copy(update={"label": f"{task.label} at the first error", "purpose": "metrics"}) for task in tasks]
+    return [
+        task.model_copy(update={"label": f"{task.label} at the first error", "purpose": "metrics"}) for task in tasks
+    ]
 
 
 @dataclass
@@ -336,7 +369,9 @@ def evidence_from_results(
             trace_frames.append(_traces_frame(item, data))
         elif item.purpose == "db" and item.service:
             engine = str(item.task.get("type"))
-            observations = observations.merged(Observations(db=[db_snapshot_from_result(data or {}, engine, item.service)]))
+            observations = observations.merged(
+                Observations(db=[db_snapshot_from_result(data or {}, engine, item.service)])
+            )
         elif item.purpose == "cache" and item.service and isinstance(data, Mapping):
             observations = observations.merged(Observations(cache=[cache_stats_from_info(data, item.service)]))
         elif item.purpose == "health" and item.service:
@@ -413,20 +448,30 @@ def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> P
             purpose="logs",
             task={
                 "type": "elasticsearch",
-                "params": {"connection": source.connection, "operation": "search", "index": source.index,
-                           "query": query, "size": source.max_lines, "sort": [{source.time_field: "asc"}]},
+                "params": {
+                    "connection": source.connection,
+                    "operation": "search",
+                    "index": source.index,
+                    "query": query,
+                    "size": source.max_lines,
+                    "sort": [{source.time_field: "asc"}],
+                },
                 "timeout": 30,
             },
         )
     dialect: SqlDialect = source.type
     levels = ", ".join(_literal(level) for level in source.levels)
     sql = (
-        f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id FROM {_identifier(source.table)} "
+        f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id "
+        f"FROM {_identifier(source.table)} "
         f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
         f"AND upper(level) IN ({levels}) ORDER BY time LIMIT {source.max_lines}"
     )
-    return PlannedTask(label="error logs", purpose="logs",
-                       task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30})
+    return PlannedTask(
+        label="error logs",
+        purpose="logs",
+        task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30},
+    )
 
 
 def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:
@@ -436,11 +481,24 @@ def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:
             purpose="traces",
             task={
                 "type": "elasticsearch",
-                "params": {"connection": source.connection, "operation": "search", "index": source.index,
-                           "size": source.max_spans,
-                           "query": {"bool": {"must": [
-                               {"range": {"startTime": {"gte": int(window.start * 1e6), "lte": int(window.end * 1e6)}}},
-                               {"term": {"tags.error": True}}]}}},
+                "params": {
+                    "connection": source.connection,
+                    "operation": "search",
+                    "index": source.index,
+                    "size": source.max_spans,
+                    "query": {
+                        "bool": {
+                            "must": [
+                                {
+                                    "range": {
+                                        "startTime": {"gte": int(window.start * 1e6), "lte": int(window.end * 1e6)}
+                                    }
+                                },
+                                {"term": {"tags.error": True}},
+                            ]
+                        }
+                    },
+                },
                 "timeout": 30,
             },
         )
@@ -451,8 +509,11 @@ def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:
         f"WHERE timestamp >= {_from_epoch(dialect, window.start)} AND timestamp <= {_from_epoch(dialect, window.end)} "
         f"AND status = 'error' ORDER BY timestamp DESC LIMIT {source.max_spans}"
     )
-    return PlannedTask(label="error spans", purpose="traces",
-                       task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30})
+    return PlannedTask(
+        label="error spans",
+        purpose="traces",
+        task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30},
+    )
 
 
 def _traces_by_id_task(source: TracesSource, trace_ids: Sequence[str]) -> PlannedTask:
@@ -460,9 +521,17 @@ def _traces_by_id_task(source: TracesSource, trace_ids: Sequence[str]) -> Planne
         return PlannedTask(
             label=f"{len(trace_ids)} error traces",
             purpose="traces",
-            task={"type": "elasticsearch", "params": {"connection": source.connection, "operation": "search",
-                                                        "index": source.index, "size": source.max_spans,
-                                                        "query": {"terms": {"traceID": list(trace_ids)}}}, "timeout": 30},
+            task={
+                "type": "elasticsearch",
+                "params": {
+                    "connection": source.connection,
+                    "operation": "search",
+                    "index": source.index,
+                    "size": source.max_spans,
+                    "query": {"terms": {"traceID": list(trace_ids)}},
+                },
+                "timeout": 30,
+            },
         )
     dialect: SqlDialect = source.type
     ids = ", ".join(_literal(trace_id) for trace_id in trace_ids)
@@ -471,8 +540,11 @@ def _traces_by_id_task(source: TracesSource, trace_ids: Sequence[str]) -> Planne
         f"{_to_epoch(dialect, 'timestamp')} AS time FROM {_identifier(source.table)} "
         f"WHERE trace_id IN ({ids}) LIMIT {source.max_spans}"
     )
-    return PlannedTask(label=f"{len(trace_ids)} error traces", purpose="traces",
-                       task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30})
+    return PlannedTask(
+        label=f"{len(trace_ids)} error traces",
+        purpose="traces",
+        task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30},
+    )
 
 
 def _parent_column() -> str:
@@ -507,15 +579,17 @@ def _traces_frame(item: PlannedTask, data: Any) -> pd.DataFrame:
             span = hit.get("_source", hit)
             references = span.get("references") or []
             tags = {t.get("key"): t.get("value") for t in span.get("tags") or [] if isinstance(t, Mapping)}
-            rows.append({
-                "trace_id": span.get("traceID"),
-                "span_id": span.get("spanID"),
-                "parent": references[0].get("spanID") if references else "",
-                "service": (span.get("process") or {}).get("serviceName"),
-                "duration": float(span.get("duration", 0)) / 1000.0,
-                "status": "error" if tags.get("error") in (True, "true") else "ok",
-                "time": float(span.get("startTime", 0)) / 1e6,
-            })
+            rows.append(
+                {
+                    "trace_id": span.get("traceID"),
+                    "span_id": span.get("spanID"),
+                    "parent": references[0].get("spanID") if references else "",
+                    "service": (span.get("process") or {}).get("serviceName"),
+                    "duration": float(span.get("duration", 0)) / 1000.0,
+                    "status": "error" if tags.get("error") in (True, "true") else "ok",
+                    "time": float(span.get("startTime", 0)) / 1e6,
+                }
+            )
         return pd.DataFrame.from_records(rows)
     frames = [_rows_frame(rs) for rs in _result_sets(data)]
     frame = frames[0] if frames else pd.DataFrame()

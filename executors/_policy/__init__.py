@@ -72,9 +72,7 @@ class Policy:
     def __init__(self, config: PolicyConfig, environment: str = ""):
         self.config = config
         self.environment = environment
-        self._deny_patterns = [
-            (re.compile(rule.pattern, re.IGNORECASE), rule) for rule in config.deny
-        ]
+        self._deny_patterns = [(re.compile(rule.pattern, re.IGNORECASE), rule) for rule in config.deny]
 
     @cached_property
     def shell_rules(self) -> ShellRules:

@@ -54,37 +54,156 @@ READ_ONLY_COMMANDS = frozenset(
 # Command names whose presence anywhere after a wrapper is re-checked from that word on, so a
 # mis-parsed wrapper option (``sudo -u root rm -rf /``) cannot hide them.
 ALWAYS_RESCANNED = frozenset(
-    {"rm", "dd", "mkfs", "shutdown", "reboot", "halt", "poweroff", "init", "telinit", "kill",
-     "chmod", "chown", "chgrp", "mv", "shred", "wipefs", "fdisk", "sfdisk", "parted", "sh", "bash",
-     "zsh", "dash", "ksh", "eval", "systemctl", "find", "xargs"}
+    {
+        "rm",
+        "dd",
+        "mkfs",
+        "shutdown",
+        "reboot",
+        "halt",
+        "poweroff",
+        "init",
+        "telinit",
+        "kill",
+        "chmod",
+        "chown",
+        "chgrp",
+        "mv",
+        "shred",
+        "wipefs",
+        "fdisk",
+        "sfdisk",
+        "parted",
+        "sh",
+        "bash",
+        "zsh",
+        "dash",
+        "ksh",
+        "eval",
+        "systemctl",
+        "find",
+        "xargs",
+    }
 )
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "fish", "busybox", "csh", "tcsh"})
 INTERPRETERS = frozenset(
-    {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh",
-     "Rscript", "deno", "bun", "pwsh", "powershell", "osascript", "expect", "gdb"}
+    {
+        "python",
+        "python2",
+        "python3",
+        "perl",
+        "ruby",
+        "node",
+        "nodejs",
+        "php",
+        "lua",
+        "tclsh",
+        "Rscript",
+        "deno",
+        "bun",
+        "pwsh",
+        "powershell",
+        "osascript",
+        "expect",
+        "gdb",
+    }
 )
 INLINE_CODE_FLAGS = frozenset({"-c", "-e", "-E", "-r", "--eval", "-x", "--exec", "-p", "-n"})
 SAFE_PYTHON_MODULES = frozenset({"json.tool"})
 DANGEROUS_ENV = frozenset(
-    {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PATH", "BASH_ENV", "ENV", "IFS",
-     "PROMPT_COMMAND", "PS4", "SHELLOPTS", "BASHOPTS", "GLOBIGNORE", "PYTHONPATH", "PYTHONSTARTUP",
-     "PYTHONHOME", "PERL5OPT", "PERL5LIB", "RUBYOPT", "NODE_OPTIONS", "GIT_SSH", "GIT_SSH_COMMAND",
-     "GIT_EXEC_PATH", "LESSOPEN", "LESSCLOSE", "PAGER", "EDITOR", "VISUAL", "BROWSER", "TMPDIR",
-     "GCONV_PATH", "HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS", "HISTFILE"}
+    {
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "PATH",
+        "BASH_ENV",
+        "ENV",
+        "IFS",
+        "PROMPT_COMMAND",
+        "PS4",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "GLOBIGNORE",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONHOME",
+        "PERL5OPT",
+        "PERL5LIB",
+        "RUBYOPT",
+        "NODE_OPTIONS",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_EXEC_PATH",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "PAGER",
+        "EDITOR",
+        "VISUAL",
+        "BROWSER",
+        "TMPDIR",
+        "GCONV_PATH",
+        "HOSTALIASES",
+        "LOCALDOMAIN",
+        "RES_OPTIONS",
+        "HISTFILE",
+    }
 )
 DISK_WIPERS = frozenset(
-    {"mke2fs", "mkswap", "wipefs", "shred", "fdisk", "sfdisk", "cfdisk", "parted", "sgdisk",
-     "gdisk", "blkdiscard", "mkdosfs", "mkntfs", "zpool", "lvremove", "vgremove", "pvremove"}
+    {
+        "mke2fs",
+        "mkswap",
+        "wipefs",
+        "shred",
+        "fdisk",
+        "sfdisk",
+        "cfdisk",
+        "parted",
+        "sgdisk",
+        "gdisk",
+        "blkdiscard",
+        "mkdosfs",
+        "mkntfs",
+        "zpool",
+        "lvremove",
+        "vgremove",
+        "pvremove",
+    }
 )
 POWER_COMMANDS = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 SYSTEM_PATHS = frozenset(
-    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
-     "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
-     "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var/lib", "/var/log", "/snap"}
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/var",
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/sbin",
+        "/var/lib",
+        "/var/log",
+        "/snap",
+    }
 )
-DEVICE_PATH = re.compile(
-    r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|md|dm-|loop|mapper/|disk/|mem$|kmem$|port$|sg|sr|nbd|zram)"
-)
+DEVICE_PATH = re.compile(r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|md|dm-|loop|mapper/|disk/|mem$|kmem$|port$|sg|sr|nbd|zram)")
 DANGEROUS_WRITE_TARGETS = re.compile(
     r"^(/proc/sysrq-trigger|/proc/sys/|/sys/|/etc/(passwd|shadow|group|gshadow|sudoers)|/boot/)"
 )
@@ -94,16 +213,42 @@ CREDENTIAL_FILES = re.compile(
 )
 # What a glob or brace word is compared against: could it expand to one of these?
 CREDENTIAL_NAMES = (
-    "shadow", "gshadow", ".pgpass", ".my.cnf", ".netrc", ".git-credentials", "id_rsa", "id_dsa",
-    "id_ecdsa", "id_ed25519", "credentials", "config.json", "config", "environ",
+    "shadow",
+    "gshadow",
+    ".pgpass",
+    ".my.cnf",
+    ".netrc",
+    ".git-credentials",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "credentials",
+    "config.json",
+    "config",
+    "environ",
 )
 # Commands that show names, sizes and counts, not contents: ``du -sh /var/*`` reads no secret.
 LISTING_COMMANDS = frozenset({"ls", "dir", "du", "stat", "file", "wc", "readlink", "realpath", "basename", "dirname"})
 # Builtins that take variable names: bash evaluates an array subscript in a name (``a[$(cmd)]``,
 # or ``a[x]`` with x holding one) as arithmetic, which runs command substitutions.
 NAME_TAKING_BUILTINS = frozenset(
-    {"read", "unset", "declare", "typeset", "local", "export", "readonly", "mapfile", "readarray",
-     "getopts", "wait", "printf", "test", "["}
+    {
+        "read",
+        "unset",
+        "declare",
+        "typeset",
+        "local",
+        "export",
+        "readonly",
+        "mapfile",
+        "readarray",
+        "getopts",
+        "wait",
+        "printf",
+        "test",
+        "[",
+    }
 )
 ARRAY_SUBSCRIPT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\[(?!\d+\])")
 HARMLESS_REDIRECT_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
@@ -175,18 +320,21 @@ class _Analysis:
         if not command.strip():
             return
         if re.search(r"\$['\"]", command):
-            self.assessment.deny(
-                RULE_ANSI_C, "$'...' and $\"...\" quoting is not analysed; write the text plainly"
-            )
+            self.assessment.deny(RULE_ANSI_C, "$'...' and $\"...\" quoting is not analysed; write the text plainly")
             return
         try:
             trees = bashlex.parse(command)
-        except (bashlex.errors.ParsingError, NotImplementedError, AttributeError, IndexError,
-                TypeError, ValueError, AssertionError) as exc:
+        except (
+            bashlex.errors.ParsingError,
+            NotImplementedError,
+            AttributeError,
+            IndexError,
+            TypeError,
+            ValueError,
+            AssertionError,
+        ) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.assessment.deny(
-                RULE_UNPARSEABLE, f"the policy cannot analyse this command ({reason}); simplify it"
-            )
+            self.assessment.deny(RULE_UNPARSEABLE, f"the policy cannot analyse this command ({reason}); simplify it")
             return
         for tree in trees:
             self._visit(tree, command, depth, pipe_tail=False)
@@ -249,9 +397,7 @@ class _Analysis:
     def _check_env_assignment(self, name: str) -> None:
         # GIT_CONFIG_COUNT/KEY_n/VALUE_n and GIT_CONFIG_PARAMETERS set core.fsmonitor & co.
         if name in DANGEROUS_ENV or name.startswith("GIT_CONFIG"):
-            self.assessment.deny(
-                RULE_DANGEROUS_ENV, f"setting {name} changes what programs run or load"
-            )
+            self.assessment.deny(RULE_DANGEROUS_ENV, f"setting {name} changes what programs run or load")
 
     def _redirect(self, node: bashlex.ast.node, src: str, depth: int) -> None:
         kind = node.type
@@ -338,9 +484,7 @@ class _Analysis:
         elif name in READ_ONLY_COMMANDS or name in self.rules.read_only_commands:
             self._check_credential_args(args, globs=name not in LISTING_COMMANDS)
         else:
-            self.assessment.escalate(
-                RiskClass.WRITE, f"{name} is not a known read-only command"
-            )
+            self.assessment.escalate(RiskClass.WRITE, f"{name} is not a known read-only command")
 
     def _check_credential_args(self, args: Iterable[Word], *, globs: bool = True) -> None:
         for arg in args:
@@ -372,7 +516,9 @@ class _Analysis:
             else:
                 self.run(rest[0].text, depth + 1)
         elif rest:
-            self.assessment.escalate(RiskClass.WRITE, f"{name} runs the script {rest[0].text}, which the policy cannot read")
+            self.assessment.escalate(
+                RiskClass.WRITE, f"{name} runs the script {rest[0].text}, which the policy cannot read"
+            )
         elif reads_stdin:
             self.assessment.deny(RULE_PIPE_TO_INTERPRETER, f"{name} would run code from its input")
         else:
@@ -382,9 +528,7 @@ class _Analysis:
         texts = [a.text for a in args]
         if name.startswith("python") and texts[:1] == ["-m"] and texts[1:2] and texts[1] in SAFE_PYTHON_MODULES:
             return
-        inline = any(
-            t in INLINE_CODE_FLAGS or re.fullmatch(r"-[A-Za-z]*[ceEr]", t) for t in texts
-        )
+        inline = any(t in INLINE_CODE_FLAGS or re.fullmatch(r"-[A-Za-z]*[ceEr]", t) for t in texts)
         if inline:
             self.assessment.escalate(RiskClass.DESTRUCTIVE, f"{name} runs inline code the policy cannot check")
             return
@@ -396,8 +540,16 @@ class _Analysis:
         else:
             self.assessment.escalate(RiskClass.WRITE, f"{name} runs code the policy cannot check")
 
-    def unwrap(self, args: list[Word], depth: int, reads_stdin: bool, *, value_options: Iterable[str] = (),
-               positionals: int = 0, extra_dynamic: bool = False) -> None:
+    def unwrap(
+        self,
+        args: list[Word],
+        depth: int,
+        reads_stdin: bool,
+        *,
+        value_options: Iterable[str] = (),
+        positionals: int = 0,
+        extra_dynamic: bool = False,
+    ) -> None:
         """Judge the command a wrapper runs: skip the wrapper's options and leading operands."""
         options = frozenset(value_options)
         index = 0
@@ -613,8 +765,10 @@ def _declare(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin:
 
 def _wrapper(value_options: Iterable[str] = (), positionals: int = 0, extra_dynamic: bool = False) -> Handler:
     def handler(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
-        a.unwrap(args, depth, reads_stdin, value_options=value_options, positionals=positionals,
-                 extra_dynamic=extra_dynamic)
+        a.unwrap(
+            args, depth, reads_stdin, value_options=value_options, positionals=positionals, extra_dynamic=extra_dynamic
+        )
+
     return handler
 
 
@@ -732,8 +886,10 @@ def _sed(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: boo
     positional_script = True
     while index < len(args):
         text = args[index].text
-        if text in ("-i", "--in-place") or text.startswith(("-i", "--in-place=")) or (
-            text.startswith("-") and not text.startswith("--") and "i" in text[1:]
+        if (
+            text in ("-i", "--in-place")
+            or text.startswith(("-i", "--in-place="))
+            or (text.startswith("-") and not text.startswith("--") and "i" in text[1:])
         ):
             a.assessment.escalate(RiskClass.WRITE, "sed -i edits files in place")
         if text in ("-e", "--expression") and index + 1 < len(args):
@@ -829,7 +985,9 @@ def _curl(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
     for option, value in options:
         if option in ("-X", "--request"):
             method = value.upper()
-        elif option in ("-d", "-F", "-T", "--json", "--form", "--upload-file") or option.startswith(("--data", "--form")):
+        elif option in ("-d", "-F", "-T", "--json", "--form", "--upload-file") or option.startswith(
+            ("--data", "--form")
+        ):
             a.assessment.escalate(RiskClass.WRITE, "curl sends data")
         elif option in ("-o", "--output") and value not in ("/dev/null", "-"):
             a.assessment.escalate(RiskClass.WRITE, f"curl writes {value}")
@@ -854,12 +1012,47 @@ _CURL_PROXY_OPTIONS = frozenset(
     {"-x", "--proxy", "--preproxy", "--socks4", "--socks4a", "--socks5", "--socks5-hostname"}
 )
 _CURL_LONG_VALUE = frozenset(
-    {"--preproxy", "--socks4", "--socks4a", "--socks5", "--socks5-hostname",
-     "--header", "--user-agent", "--user", "--proxy", "--max-time", "--connect-timeout", "--write-out",
-     "--range", "--cookie", "--cacert", "--cert", "--key", "--resolve", "--connect-to", "--referer",
-     "--retry", "--retry-delay", "--limit-rate", "--interface", "--dns-servers", "--output",
-     "--request", "--url", "--data", "--data-raw", "--data-binary", "--data-urlencode", "--form",
-     "--json", "--upload-file", "--config", "--cookie-jar", "--oauth2-bearer", "--unix-socket"}
+    {
+        "--preproxy",
+        "--socks4",
+        "--socks4a",
+        "--socks5",
+        "--socks5-hostname",
+        "--header",
+        "--user-agent",
+        "--user",
+        "--proxy",
+        "--max-time",
+        "--connect-timeout",
+        "--write-out",
+        "--range",
+        "--cookie",
+        "--cacert",
+        "--cert",
+        "--key",
+        "--resolve",
+        "--connect-to",
+        "--referer",
+        "--retry",
+        "--retry-delay",
+        "--limit-rate",
+        "--interface",
+        "--dns-servers",
+        "--output",
+        "--request",
+        "--url",
+        "--data",
+        "--data-raw",
+        "--data-binary",
+        "--data-urlencode",
+        "--form",
+        "--json",
+        "--upload-file",
+        "--config",
+        "--cookie-jar",
+        "--oauth2-bearer",
+        "--unix-socket",
+    }
 )
 
 
@@ -905,9 +1098,7 @@ def _split_options(
 def _check_urls(a: _Analysis, urls: Iterable[str]) -> None:
     for url in urls:
         target = url if URL_LIKE.match(url) else f"http://{url}"
-        check_url(
-            target, a.assessment, allow_hosts=a.rules.http_allow_hosts, deny_hosts=a.rules.http_deny_hosts
-        )
+        check_url(target, a.assessment, allow_hosts=a.rules.http_allow_hosts, deny_hosts=a.rules.http_deny_hosts)
 
 
 def _wget(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
@@ -994,7 +1185,9 @@ def _options_decide(write_options: Iterable[str], what: str, *, any_operand_writ
     def handler(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
         for arg in args:
             text = arg.text.split("=", 1)[0]
-            if text in writes or (not text.startswith("--") and text.startswith("-") and any(f"-{c}" in writes for c in text[1:])):
+            if text in writes or (
+                not text.startswith("--") and text.startswith("-") and any(f"-{c}" in writes for c in text[1:])
+            ):
                 a.assessment.escalate(RiskClass.WRITE, f"{name} {arg.text} {what}")
                 return
             if any_operand_writes and not arg.text.startswith("-"):
@@ -1046,8 +1239,27 @@ def _sql_client(dialect: str, command_flags: Iterable[str]) -> Handler:
 
 
 def _redis_cli(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
-    value_options = {"-h", "-p", "-a", "-u", "-n", "-s", "-r", "-i", "--user", "--pass", "--askpass",
-                     "--tls", "--cacert", "--cert", "--key", "-d", "-D", "--pattern", "--count"}
+    value_options = {
+        "-h",
+        "-p",
+        "-a",
+        "-u",
+        "-n",
+        "-s",
+        "-r",
+        "-i",
+        "--user",
+        "--pass",
+        "--askpass",
+        "--tls",
+        "--cacert",
+        "--cert",
+        "--key",
+        "-d",
+        "-D",
+        "--pattern",
+        "--count",
+    }
     index = 0
     while index < len(args) and args[index].text.startswith("-"):
         text = args[index].text
@@ -1065,9 +1277,7 @@ def _redis_cli(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdi
     if any(w.dynamic for w in command):
         a.assessment.deny(RULE_DYNAMIC, "redis-cli command built at run time")
         return
-    a.assessment.absorb(
-        analyze_redis(shlex.join(w.text for w in command), extra_denied=a.rules.redis_denied)
-    )
+    a.assessment.absorb(analyze_redis(shlex.join(w.text for w in command), extra_denied=a.rules.redis_denied))
 
 
 def _crontab(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
@@ -1082,11 +1292,28 @@ def _crontab(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin:
 
 def _firewall(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
     texts = [w.text for w in args]
-    listing = {"-L", "-S", "--list", "--list-rules", "-n", "-v", "-x", "--line-numbers", "-t", "--table", "--numeric", "--verbose"}
+    listing = {
+        "-L",
+        "-S",
+        "--list",
+        "--list-rules",
+        "-n",
+        "-v",
+        "-x",
+        "--line-numbers",
+        "-t",
+        "--table",
+        "--numeric",
+        "--verbose",
+    }
     if name == "nft":
         if texts[:1] == ["list"] or (texts[:2] and texts[0].startswith("-") and "list" in texts):
             return
-    elif texts and all(t in listing or not t.startswith("-") for t in texts) and any(t in ("-L", "-S", "--list", "--list-rules") for t in texts):
+    elif (
+        texts
+        and all(t in listing or not t.startswith("-") for t in texts)
+        and any(t in ("-L", "-S", "--list", "--list-rules") for t in texts)
+    ):
         return
     a.assessment.escalate(RiskClass.WRITE, f"{name} changes the firewall")
 
@@ -1099,7 +1326,22 @@ def _ip(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool
             a.assessment.escalate(RiskClass.WRITE, "ip netns exec")
             a.argv(args[position + 2 :], depth, reads_stdin=reads_stdin)
             return
-    if {"add", "del", "delete", "set", "change", "replace", "flush", "append", "prepend", "restore", "attach", "detach", "up", "down"} & set(texts):
+    if {
+        "add",
+        "del",
+        "delete",
+        "set",
+        "change",
+        "replace",
+        "flush",
+        "append",
+        "prepend",
+        "restore",
+        "attach",
+        "detach",
+        "up",
+        "down",
+    } & set(texts):
         a.assessment.escalate(RiskClass.WRITE, "ip changes network configuration")
 
 
@@ -1108,8 +1350,19 @@ def _interpreter_guarded(a: _Analysis, name: str, args: list[Word], depth: int, 
 
 
 _git_subcommand = _subcommand_policy(
-    read={"status", "log", "diff", "show", "rev-parse", "describe", "blame", "ls-files", "ls-tree", "shortlog",
-          "reflog"},
+    read={
+        "status",
+        "log",
+        "diff",
+        "show",
+        "rev-parse",
+        "describe",
+        "blame",
+        "ls-files",
+        "ls-tree",
+        "shortlog",
+        "reflog",
+    },
     value_options={"-C", "-c", "--git-dir", "--work-tree"},
 )
 
@@ -1155,7 +1408,9 @@ _HANDLERS: dict[str, Handler] = {
     "command": _command_builtin,
     "builtin": _command_builtin,
     "exec": _wrapper(value_options={"-a"}),
-    "sudo": _wrapper(value_options={"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group", "--chdir"}),
+    "sudo": _wrapper(
+        value_options={"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group", "--chdir"}
+    ),
     "doas": _wrapper(value_options={"-u", "-C"}),
     "nice": _wrapper(value_options={"-n", "--adjustment"}),
     "nohup": _wrapper(),
@@ -1170,7 +1425,24 @@ _HANDLERS: dict[str, Handler] = {
     "unbuffer": _wrapper(),
     "strace": _wrapper(value_options={"-o", "-e", "-p", "-s", "-u", "-E", "-a", "-b", "-I", "-O", "-P", "-S", "-X"}),
     "ltrace": _wrapper(value_options={"-o", "-e", "-p", "-s", "-u", "-a", "-n", "-x", "-l"}),
-    "xargs": _wrapper(value_options={"-I", "-L", "-n", "-P", "-d", "-E", "-s", "-a", "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace"}, extra_dynamic=True),
+    "xargs": _wrapper(
+        value_options={
+            "-I",
+            "-L",
+            "-n",
+            "-P",
+            "-d",
+            "-E",
+            "-s",
+            "-a",
+            "--max-args",
+            "--max-procs",
+            "--delimiter",
+            "--arg-file",
+            "--replace",
+        },
+        extra_dynamic=True,
+    ),
     "chroot": _wrapper(positionals=1),
     "nsenter": _wrapper(value_options={"-t", "--target", "-S", "-G", "--setuid", "--setgid", "-w", "-r"}),
     "runuser": _wrapper(value_options={"-u", "-g", "-G", "--user", "--group"}),
@@ -1192,19 +1464,59 @@ _HANDLERS: dict[str, Handler] = {
     "tee": _tee,
     "busybox": _wrapper(),
     "systemctl": _subcommand_policy(
-        read={"", "status", "show", "cat", "is-active", "is-enabled", "is-failed", "list-units",
-              "list-unit-files", "list-timers", "list-sockets", "list-dependencies", "list-jobs",
-              "get-default", "show-environment"},
+        read={
+            "",
+            "status",
+            "show",
+            "cat",
+            "is-active",
+            "is-enabled",
+            "is-failed",
+            "list-units",
+            "list-unit-files",
+            "list-timers",
+            "list-sockets",
+            "list-dependencies",
+            "list-jobs",
+            "get-default",
+            "show-environment",
+        },
         value_options={"-H", "--host", "-M", "--machine"},
-        denied={"poweroff", "reboot", "halt", "kexec", "emergency", "rescue", "suspend",
-                "hibernate", "hybrid-sleep", "soft-reboot", "isolate", "default"},
+        denied={
+            "poweroff",
+            "reboot",
+            "halt",
+            "kexec",
+            "emergency",
+            "rescue",
+            "suspend",
+            "hibernate",
+            "hybrid-sleep",
+            "soft-reboot",
+            "isolate",
+            "default",
+        },
     ),
-    "service": _options_decide({"start", "stop", "restart", "reload", "force-reload"}, "changes a service", any_operand_writes=False),
+    "service": _options_decide(
+        {"start", "stop", "restart", "reload", "force-reload"}, "changes a service", any_operand_writes=False
+    ),
     "journalctl": _options_decide(
-        {"--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush", "--sync", "--relinquish-var", "--setup-keys"},
+        {
+            "--vacuum-size",
+            "--vacuum-time",
+            "--vacuum-files",
+            "--rotate",
+            "--flush",
+            "--sync",
+            "--relinquish-var",
+            "--setup-keys",
+        },
         "changes the journal",
     ),
-    "dmesg": _options_decide({"-c", "-C", "-D", "-E", "-n", "--clear", "--read-clear", "--console-off", "--console-on", "--console-level"}, "changes the kernel log"),
+    "dmesg": _options_decide(
+        {"-c", "-C", "-D", "-E", "-n", "--clear", "--read-clear", "--console-off", "--console-on", "--console-level"},
+        "changes the kernel log",
+    ),
     "sysctl": _options_decide({"-w", "--write", "-p", "--load", "--system"}, "changes kernel settings"),
     "date": _options_decide({"-s", "--set"}, "sets the clock"),
     "hostname": _options_decide({"-F", "--file", "-b", "--boot"}, "sets the host name", any_operand_writes=True),
@@ -1216,9 +1528,36 @@ _HANDLERS: dict[str, Handler] = {
         else None
     ),
     "yq": _options_decide({"-i", "--inplace"}, "edits a file in place"),
-    "ethtool": _options_decide({"-s", "-K", "-G", "-A", "-C", "-L", "-E", "-f", "-r", "-U", "-N", "-X", "-W", "--change", "--features", "--offload", "--set-ring", "--flash", "--reset"}, "changes the network interface"),
-    "conntrack": _options_decide({"-D", "-F", "-U", "-I", "--delete", "--flush", "--update", "--create"}, "changes the connection table"),
-    "tar": _options_decide({"-x", "-c", "-r", "-u", "-A", "--extract", "--create", "--append", "--update", "--delete"}, "writes files"),
+    "ethtool": _options_decide(
+        {
+            "-s",
+            "-K",
+            "-G",
+            "-A",
+            "-C",
+            "-L",
+            "-E",
+            "-f",
+            "-r",
+            "-U",
+            "-N",
+            "-X",
+            "-W",
+            "--change",
+            "--features",
+            "--offload",
+            "--set-ring",
+            "--flash",
+            "--reset",
+        },
+        "changes the network interface",
+    ),
+    "conntrack": _options_decide(
+        {"-D", "-F", "-U", "-I", "--delete", "--flush", "--update", "--create"}, "changes the connection table"
+    ),
+    "tar": _options_decide(
+        {"-x", "-c", "-r", "-u", "-A", "--extract", "--create", "--append", "--update", "--delete"}, "writes files"
+    ),
     **{
         compressor: _read_only_with(
             {"-c", "-l", "-t", "--stdout", "--to-stdout", "--list", "--test"}, "rewrites files in place"
@@ -1235,18 +1574,67 @@ _HANDLERS: dict[str, Handler] = {
     "nft": _firewall,
     "ip": _ip,
     "kubectl": _subcommand_policy(
-        read={"get", "describe", "logs", "top", "explain", "version", "api-resources",
-              "api-versions", "cluster-info", "events", "auth", "diff"},
+        read={
+            "get",
+            "describe",
+            "logs",
+            "top",
+            "explain",
+            "version",
+            "api-resources",
+            "api-versions",
+            "cluster-info",
+            "events",
+            "auth",
+            "diff",
+        },
         destructive={"delete", "drain", "replace"},
-        value_options={"-n", "--namespace", "--context", "--kubeconfig", "-l", "--selector", "-o", "--output", "-c", "--container"},
+        value_options={
+            "-n",
+            "--namespace",
+            "--context",
+            "--kubeconfig",
+            "-l",
+            "--selector",
+            "-o",
+            "--output",
+            "-c",
+            "--container",
+        },
     ),
     "docker": _subcommand_policy(
-        read={"ps", "logs", "inspect", "stats", "images", "top", "info", "version", "events", "port", "diff", "history"},
+        read={
+            "ps",
+            "logs",
+            "inspect",
+            "stats",
+            "images",
+            "top",
+            "info",
+            "version",
+            "events",
+            "port",
+            "diff",
+            "history",
+        },
         destructive={"rm", "rmi", "prune", "kill"},
         value_options={"-H", "--host", "--context", "-c", "--config"},
     ),
     "podman": _subcommand_policy(
-        read={"ps", "logs", "inspect", "stats", "images", "top", "info", "version", "events", "port", "diff", "history"},
+        read={
+            "ps",
+            "logs",
+            "inspect",
+            "stats",
+            "images",
+            "top",
+            "info",
+            "version",
+            "events",
+            "port",
+            "diff",
+            "history",
+        },
         destructive={"rm", "rmi", "prune", "kill"},
     ),
     "crictl": _subcommand_policy(

@@ -24,39 +24,89 @@ from executors._spec import RiskClass
 Dialect = Literal["postgres", "mysql", "clickhouse"]
 
 READ_STATEMENTS = frozenset({"SELECT", "SHOW", "DESCRIBE", "DESC", "VALUES", "TABLE", "HELP", "USE", "EXISTS"})
-TRANSACTION_CONTROL = frozenset(
-    {"BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END", "ABORT", "XA"}
-)
+TRANSACTION_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END", "ABORT", "XA"})
 DESTRUCTIVE_STATEMENTS = frozenset({"DROP", "TRUNCATE", "PURGE"})
 DATA_MODIFYING_KEYWORDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT"})
 
 # Functions that change server state although they can be called from a SELECT.
 WRITE_FUNCTIONS = frozenset(
     {
-        "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
-        "set_config", "pg_switch_wal", "pg_promote", "pg_create_restore_point",
-        "pg_advisory_lock", "pg_advisory_xact_lock", "nextval", "setval",
-        "pg_drop_replication_slot", "pg_create_physical_replication_slot",
-        "pg_create_logical_replication_slot", "dblink", "dblink_exec", "dblink_connect",
-        "get_lock", "release_lock", "release_all_locks",
-        "url", "remote", "remoteSecure", "s3", "hdfs", "mysql", "postgresql", "jdbc", "odbc",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "set_config",
+        "pg_switch_wal",
+        "pg_promote",
+        "pg_create_restore_point",
+        "pg_advisory_lock",
+        "pg_advisory_xact_lock",
+        "nextval",
+        "setval",
+        "pg_drop_replication_slot",
+        "pg_create_physical_replication_slot",
+        "pg_create_logical_replication_slot",
+        "dblink",
+        "dblink_exec",
+        "dblink_connect",
+        "get_lock",
+        "release_lock",
+        "release_all_locks",
+        "url",
+        "remote",
+        "remoteSecure",
+        "s3",
+        "hdfs",
+        "mysql",
+        "postgresql",
+        "jdbc",
+        "odbc",
     }
 )
 # Functions that read or write the server's files or run programs: denied by default.
 FILE_FUNCTIONS = frozenset(
     {
-        "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "pg_file_write",
-        "lo_import", "lo_export", "lo_from_bytea", "lo_put", "load_file", "sys_exec", "sys_eval",
-        "file", "executable",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_stat_file",
+        "pg_file_write",
+        "lo_import",
+        "lo_export",
+        "lo_from_bytea",
+        "lo_put",
+        "load_file",
+        "sys_exec",
+        "sys_eval",
+        "file",
+        "executable",
     }
 )
 # ClickHouse table functions that read the server's files, or reach other hosts and services.
 CLICKHOUSE_FILE_FUNCTIONS = frozenset({"sqlite", "filecluster"})
 CLICKHOUSE_REMOTE_FUNCTIONS = frozenset(
     {
-        "s3cluster", "urlcluster", "hdfscluster", "azureblobstorage", "azureblobstoragecluster", "gcs",
-        "cosn", "oss", "mongodb", "redis", "iceberg", "icebergs3", "icebergazure", "icebergcluster",
-        "deltalake", "deltalakecluster", "hudi", "hudicluster", "hive", "arrowflight", "ytsaurus",
+        "s3cluster",
+        "urlcluster",
+        "hdfscluster",
+        "azureblobstorage",
+        "azureblobstoragecluster",
+        "gcs",
+        "cosn",
+        "oss",
+        "mongodb",
+        "redis",
+        "iceberg",
+        "icebergs3",
+        "icebergazure",
+        "icebergcluster",
+        "deltalake",
+        "deltalakecluster",
+        "hudi",
+        "hudicluster",
+        "hive",
+        "arrowflight",
+        "ytsaurus",
         "mysqlcluster",
     }
 )
@@ -142,7 +192,7 @@ def _ambiguity(sql: str, dialect: Dialect) -> str | None:
             if standard and not re.fullmatch(r"'(?:''|[^'])*'", value):
                 return "a backslash before a quote in a standard string: PostgreSQL ends the string there; use E'...'"
             if ttype in T.Literal.String.Symbol and not re.fullmatch(r'"(?:""|[^"])*"', value):
-                return 'a backslash before a double quote in an identifier: PostgreSQL ends the identifier there'
+                return "a backslash before a double quote in an identifier: PostgreSQL ends the identifier there"
         if dialect == "mysql":
             if ttype is T.Operator and value == "#":
                 return "'#' starts a comment in MySQL; put a space after it or remove it"
@@ -177,9 +227,7 @@ def _classify(tokens: Sequence[Token], dialect: Dialect, assessment: Assessment)
     _classify_words(words, label, dialect, assessment, normalized)
 
 
-def _classify_words(
-    words: Sequence[str], label: str, dialect: Dialect, assessment: Assessment, text: str
-) -> None:
+def _classify_words(words: Sequence[str], label: str, dialect: Dialect, assessment: Assessment, text: str) -> None:
     if not words:
         return
     head = words[0]
@@ -271,7 +319,9 @@ def _check_functions(tokens: Sequence[Token], assessment: Assessment, dialect: D
         lowered = name.lower()
         if lowered in FILE_FUNCTIONS or (clickhouse and lowered in CLICKHOUSE_FILE_FUNCTIONS):
             assessment.deny(RULE_FILE_ACCESS, f"{name}(): reads or writes server files or runs programs")
-        elif lowered in WRITE_FUNCTIONS or name in WRITE_FUNCTIONS or (
-            clickhouse and lowered in CLICKHOUSE_REMOTE_FUNCTIONS
+        elif (
+            lowered in WRITE_FUNCTIONS
+            or name in WRITE_FUNCTIONS
+            or (clickhouse and lowered in CLICKHOUSE_REMOTE_FUNCTIONS)
         ):
             assessment.escalate(RiskClass.WRITE, f"{name}(): changes server state or reaches other hosts")

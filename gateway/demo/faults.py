@@ -110,7 +110,11 @@ class MySQLConnectionHog(AbstractContextManager["MySQLConnectionHog"]):
 
     def _connect(self) -> pymysql.connections.Connection:
         return pymysql.connect(
-            host=self.host, port=self.port, user=self.user, password=self.password, database=self.database,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.database,
             autocommit=True,
         )
 
@@ -147,10 +151,8 @@ class MySQLConnectionHog(AbstractContextManager["MySQLConnectionHog"]):
         try:
             with admin.cursor() as cursor:
                 for thread_id in self._ids:
-                    try:
+                    with suppress(pymysql.MySQLError):  # already gone (a fix killed it)
                         cursor.execute(f"KILL {int(thread_id)}")
-                    except pymysql.MySQLError:
-                        pass  # already gone (a fix killed it)
         finally:
             admin.close()
         for thread in self._threads:
@@ -170,8 +172,10 @@ class _FailingHandler(http.server.BaseHTTPRequestHandler):
         server = self.server
         status = getattr(server, "status", 500)
         body = json.dumps(
-            {"status": "down" if status >= 500 else "ok", "error": "connection refused by upstream"
-             if status >= 500 else None}
+            {
+                "status": "down" if status >= 500 else "ok",
+                "error": "connection refused by upstream" if status >= 500 else None,
+            }
         ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -235,8 +239,23 @@ class RedisEvictionStorm(AbstractContextManager["RedisEvictionStorm"]):
         self.port = self.port or free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="rca-redis-"))
         self._process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self._dir), "--maxmemory", self.maxmemory, "--maxmemory-policy", "allkeys-lru"],
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self._dir),
+                "--maxmemory",
+                self.maxmemory,
+                "--maxmemory-policy",
+                "allkeys-lru",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -274,10 +293,8 @@ def _pingable(client: redis.Redis) -> bool:
 
 
 def _run_quietly(connection: psycopg.Connection, sql: str) -> None:
-    try:
+    with suppress(psycopg.Error):  # terminated by the fix or by __exit__: that is the point
         connection.execute(sql)
-    except psycopg.Error:
-        pass  # terminated by the fix or by __exit__: that is the point
 
 
 def _run_quietly_mysql(connection: pymysql.connections.Connection, sql: str) -> None:

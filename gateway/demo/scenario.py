@@ -171,7 +171,8 @@ def _seed_telemetry(incident: SimulatedIncident) -> None:
             f"CREATE TABLE {SCHEMA}.metrics (time timestamptz NOT NULL, service text NOT NULL, metric text NOT NULL, "
             "value double precision); "
             f"CREATE INDEX ON {SCHEMA}.metrics (service, time); "
-            f"CREATE TABLE {SCHEMA}.logs (time timestamptz NOT NULL, service text, level text, message text, trace_id text); "
+            f"CREATE TABLE {SCHEMA}.logs (time timestamptz NOT NULL, service text, level text, message text, "
+            "trace_id text); "
             f"CREATE TABLE {SCHEMA}.traces (trace_id text, span_id text, parent_span_id text, service_name text, "
             "duration double precision, status text, timestamp timestamptz)"
         )
@@ -182,12 +183,28 @@ def _seed_telemetry(incident: SimulatedIncident) -> None:
         if telemetry.traces is not None and not telemetry.traces.empty:
             traces = telemetry.traces
             start = traces["time"] if "time" in traces.columns else pd.Series(incident.alert_time, index=traces.index)
-            status = traces["status"].astype("string").str.lower().map(lambda s: "error" if s in ("error", "err", "5xx") else "ok")
-            frame = pd.DataFrame({
-                "trace_id": traces["trace_id"], "span_id": traces["span_id"], "parent_span_id": traces["parent"],
-                "service_name": traces["service"], "duration": traces["duration"], "status": status, "timestamp": start,
-            })
-            _copy(db, f"{SCHEMA}.traces (trace_id, span_id, parent_span_id, service_name, duration, status, timestamp)", frame)
+            status = (
+                traces["status"]
+                .astype("string")
+                .str.lower()
+                .map(lambda s: "error" if s in ("error", "err", "5xx") else "ok")
+            )
+            frame = pd.DataFrame(
+                {
+                    "trace_id": traces["trace_id"],
+                    "span_id": traces["span_id"],
+                    "parent_span_id": traces["parent"],
+                    "service_name": traces["service"],
+                    "duration": traces["duration"],
+                    "status": status,
+                    "timestamp": start,
+                }
+            )
+            _copy(
+                db,
+                f"{SCHEMA}.traces (trace_id, span_id, parent_span_id, service_name, duration, status, timestamp)",
+                frame,
+            )
 
 
 def _split_column(column: str, services: list[str]) -> tuple[str, str]:
@@ -249,4 +266,3 @@ def _alertmanager_payload(incident: SimulatedIncident, root: str) -> dict[str, A
         "externalURL": "http://alertmanager.local:9093",
         "alerts": [alert],
     }
-
