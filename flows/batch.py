@@ -26,7 +26,10 @@ def execute_batch(environment: str, items: list[PlannedTask], actor: str = "flow
     futures = []
     for item in items:
         spec = {**item.task, "agent_id": item.task.get("agent_id") or agent_id}
-        named = run_executor_task.with_options(task_run_name=item.run_name(environment))
+        # Prefect formats a task run name with the task's parameters: braces of a command
+        # (awk '{print $1}') must be doubled, or the run fails before the task starts.
+        name = item.run_name(environment).replace("{", "{{").replace("}", "}}")
+        named = run_executor_task.with_options(task_run_name=name)
         futures.append(named.submit(spec, actor, task_id=item.task_id, stream_output=item.stream_output))
     return [future.result() for future in futures]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import queue
 import threading
 import time
@@ -218,6 +219,11 @@ class InProcessDispatcher(Dispatcher):
         self.run_as = run_as
         self._threads = _Threads(threads, prefect_client=run_as != "engine")
 
+    async def start(self) -> None:
+        if self.run_as != "engine":
+            # Importing Prefect's engine takes ~1.5 s: at start, not in the first caller's request.
+            await asyncio.to_thread(importlib.import_module, "flows.batch")
+
     async def run(self, item: DispatchItem, on_line: LineSink, on_flow_run: FlowRunNotice) -> TaskResult:
         future = self._threads.submit(lambda: self._run(item, on_line))
         try:
@@ -251,7 +257,8 @@ class InProcessDispatcher(Dispatcher):
 
         planned = item.planned()
         with tags(*item.tags):
-            named = run_executor_task.with_options(task_run_name=item.run_name)
+            # A run name is a format template to Prefect: a command's braces must be doubled.
+            named = run_executor_task.with_options(task_run_name=item.run_name.replace("{", "{{").replace("}", "}}"))
             return named(planned.task, item.actor, task_id=item.task_id, stream_output=True)
 
     @staticmethod
