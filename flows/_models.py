@@ -20,7 +20,8 @@ def outcome_store() -> OutcomeStore:
     return OutcomeStore(settings().outcomes_path)
 
 
-def current_ranker() -> HypothesisRanker:
+def current_ranker() -> tuple[HypothesisRanker, str | None]:
+    """The promoted ranker and its version."""
     global _loaded
     store = model_store()
     with _lock:
@@ -28,4 +29,4 @@ def current_ranker() -> HypothesisRanker:
         if _loaded is None or _loaded[0] != version:
             ranker = default_ranker(store)  # trains and saves version 1 when the store is empty
             _loaded = (store.current_version(), ranker)
-        return _loaded[1]
+        return _loaded[1], _loaded[0]

@@ -6,7 +6,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows._models import current_ranker
+from flows._models import current_ranker, outcome_store
 from flows.collect import CollectedEvidence
 from flows.context import IncidentContext
 from flows.report import CycleReport
@@ -21,13 +21,16 @@ def rank_hypotheses(
     alert_time: float,
     target: TargetContext,
 ) -> Analysis:
+    ranker, version = current_ranker()
     return analyze(
         telemetry,
         topology=topology,
         observations=observations,
         alert_time=alert_time,
-        ranker=current_ranker(),
+        ranker=ranker,
         target=target,
+        history=outcome_store().fix_history(),
+        model_version=version,
     )
 
 

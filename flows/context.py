@@ -61,11 +61,17 @@ def incident_context(alert: AlertGroup) -> IncidentContext:
         except TopologyError as exc:
             notes.append(f"topology not used: {exc}")
     window = Window.around(alert.starts_at.timestamp(), now=time.time())
-    target = TargetContext.from_topology(topology, default_namespace=alert.namespace or "default")
+    namespace = alert.namespace or "default"
+    agent_id = default_agent_of(environment.name)
+    target = (
+        TargetContext.from_topology(topology, namespace=namespace, agent_id=agent_id)
+        if topology is not None
+        else TargetContext(namespace=namespace, agent_id=agent_id)
+    )
     return IncidentContext(
         alert=alert,
         environment=environment,
-        agent_id=default_agent_of(environment.name),
+        agent_id=agent_id,
         sources=sources,
         topology=topology,
         window=window,

@@ -23,8 +23,9 @@ def record_outcome(report: CycleReport, analysis: Analysis | None) -> str | None
         verification=report.verification_of(root) if root is not None else None,
         root_cause=(root.component, root.fault) if confirmed and root is not None else None,
         fix_action=report.fix.suggestion.action if report.fix else None,
-        fix_fault=str(report.fix and root and root.fault) if report.fix else None,
+        fix_fault=root.fault if report.fix is not None and root is not None else None,
         fix_worked=report.fix.worked if report.fix else None,
+        model_version=analysis.model_version if analysis is not None else None,
     )
     return outcome_store().record(outcome)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -9,7 +10,10 @@ from pydantic import BaseModel, Field
 
 from models import FixSuggestion, Hypothesis, Verification
 
-Outcome = Literal[
+#: One line per step as the cycle goes (the demo and the CLI show them as progress).
+progress = logging.getLogger("cloud_agent.cycle")
+
+CycleOutcome = Literal[
     "no_anomaly",
     "duplicate",
     "root_cause_not_found",
@@ -63,7 +67,7 @@ class CycleReport(BaseModel):
     group_key: str = ""
     starts_at: datetime
     flow_run_url: str | None = None
-    outcome: Outcome = "root_cause_not_found"
+    outcome: CycleOutcome = "root_cause_not_found"
     detection: dict[str, Any] = Field(default_factory=dict)
     timeline: list[Step] = Field(default_factory=list)
     collection: CollectionSummary = Field(default_factory=CollectionSummary)
@@ -79,12 +83,14 @@ class CycleReport(BaseModel):
     def begin(self, name: str) -> Step:
         step = Step(name=name, started_at=datetime.now(UTC))
         self.timeline.append(step)
+        progress.info("%s ...", name)
         return step
 
     @staticmethod
     def end(step: Step, summary: str) -> None:
         step.finished_at = datetime.now(UTC)
         step.summary = summary
+        progress.info("%s: %s", step.name, summary)
 
     @property
     def root_cause(self) -> Hypothesis | None:

@@ -26,6 +26,7 @@ from executors import (
     TaskSpec,
     TaskStatus,
 )
+from gateway import cli_flows, cli_models
 from gateway.render import print_audit, print_result
 
 app = typer.Typer(
@@ -233,6 +234,14 @@ def serve(
     from gateway.app import serve as serve_api
 
     serve_api(host=host, port=port)
+
+
+app.command("analyze")(cli_models.analyze)
+app.command("eval")(cli_models.evaluate)
+app.command("incident")(cli_flows.incident)
+app.command("demo")(cli_flows.demo)
+app.command("worker")(cli_flows.worker)
+app.command("retrain")(cli_flows.retrain_command)
 
 
 def main() -> None:

@@ -1,0 +1,232 @@
+"""``cloud-agent incident``, ``demo``, ``worker`` and ``retrain``: the cycle from the command line.
+
+Plain typer command functions; ``gateway.cli`` registers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markdown import Markdown
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+    stderr.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _quiet_prefect() -> None:
+    """Prefect's own INFO lines drown the cycle's progress in a terminal; keep its warnings."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _show_progress() -> None:
+    handler = RichHandler(console=stderr, show_path=False, show_level=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    progress = logging.getLogger("cloud_agent.cycle")
+    progress.handlers[:] = [handler]
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+
+
+def incident(
+    alert: Annotated[Path, typer.Option("--alert", "-a", help="An Alertmanager webhook JSON file (version 4).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run the seven-step cycle for one alert group now and print the RCA report."""
+    _quiet_prefect()
+    from flows.alerts import InvalidAlert, parse_alert_group
+
+    try:
+        payload = json.loads(alert.read_text())
+    except OSError as exc:
+        _fail(f"cannot read {alert}: {exc.strerror or exc}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{alert} is not valid JSON: {exc}")
+    try:
+        group = parse_alert_group(payload)
+    except InvalidAlert as exc:
+        _fail(str(exc))
+    _show_progress()
+    report = _run_cycle(group)
+    _print_report(report, as_json)
+
+
+def _run_cycle(group: Any) -> dict[str, Any]:
+    from flows.cycle import rca_incident
+
+    return rca_incident(group)
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return
+    from flows.report import CycleReport, render_markdown
+
+    stdout.print(Markdown(render_markdown(CycleReport.model_validate(report))))
+
+
+def demo(
+    scenario: Annotated[
+        str, typer.Option(help="pool (PostgreSQL), latency (MariaDB), errors (HTTP 500), cache (Redis).")
+    ] = "pool",
+    approve: Annotated[
+        str,
+        typer.Option(
+            help="auto: the demo approves the fix after a few seconds; reject; wait: decide in the Prefect UI."
+        ),
+    ] = "auto",
+    seed: Annotated[int, typer.Option(help="The simulated service graph and incident.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """A simulated incident with a real fault, diagnosed end to end on an embedded Prefect."""
+    if approve not in ("auto", "reject", "wait"):
+        _fail("--approve is auto, reject or wait")
+    _quiet_prefect()
+    _show_progress()
+    started = time.monotonic()
+    from gateway.demo.scenario import SCENARIOS, prepared_incident
+
+    if scenario not in SCENARIOS:
+        _fail(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    workdir = Path(tempfile.mkdtemp(prefix="cloud-agent-demo-"))
+    stderr.print(f"[bold]scenario:[/bold] {SCENARIOS[scenario][1]}", highlight=False)
+    from gateway.demo.prefect_server import local_prefect_server
+
+    with (
+        local_prefect_server(workdir / "prefect") as api_url,
+        prepared_incident(scenario, workdir, seed=seed) as prepared,
+    ):
+        os.environ["PREFECT_API_URL"] = api_url
+        os.environ["CLOUD_AGENT_CONFIG_DIR"] = str(prepared.config_dir)
+        os.environ.setdefault("CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("CLOUD_AGENT_FIX_SETTLE_SECONDS", "1")
+        stderr.print(
+            f"Prefect UI: {api_url.removesuffix('/api')}  —  injected the real fault on "
+            f"[bold]{prepared.root_cause[0]}[/bold]; alert [bold]{prepared.alert['commonLabels'].get('alertname')}"
+            "[/bold] fired; starting the cycle (the first run also trains the cold-start model)",
+            highlight=False,
+        )
+        from flows.alerts import parse_alert_group
+
+        group = parse_alert_group(prepared.alert)
+        if approve != "wait":
+            threading.Thread(target=_answer_approval, args=(group.group_tag, approve == "auto"), daemon=True).start()
+        report = _run_cycle(group)
+    _print_report(report, as_json)
+    top = (report.get("hypotheses") or [{}])[0]
+    truth = prepared.root_cause
+    found = top.get("component") == truth[0] and top.get("fault") == truth[1]
+    stderr.print(
+        f"{'[green]right' if found else '[red]wrong'} root cause on top[/]: {top.get('component')}/{top.get('fault')} "
+        f"(injected: {truth[0]}/{truth[1]}); {time.monotonic() - started:.0f} s",
+        highlight=False,
+    )
+
+
+def _answer_approval(group_tag: str, approve: bool, delay: float = 3.0) -> None:
+    """Play the person in the Prefect UI: approve (or reject) the fix once the cycle pauses."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import resume_flow_run
+
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            with get_client(sync_client=True) as client:
+                paused = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        tags=FlowRunFilterTags(all_=[group_tag]),
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+                    ),
+                    limit=1,
+                )
+        except Exception:  # the embedded server is still starting
+            continue
+        if paused:
+            verb = "approves" if approve else "rejects"
+            stderr.print(f"the fix waits for a person; the demo {verb} it in {delay:g} s (--approve wait: you decide)")
+            time.sleep(delay)
+            resume_flow_run(
+                paused[0].id,
+                run_input={
+                    "approve": approve,
+                    "approver": "demo-operator",
+                    "comment": "approved in the demo" if approve else "rejected in the demo",
+                },
+            )
+            return
+
+
+def worker(
+    env: Annotated[str | None, typer.Option("--env", "-e", help="The environment whose work pool to serve.")] = None,
+    pool: Annotated[str | None, typer.Option(help="A work pool by name (e.g. the control pool of the cycle).")] = None,
+    name: Annotated[str | None, typer.Option(help="Worker name shown in the Prefect UI.")] = None,
+    poll_seconds: Annotated[
+        float | None, typer.Option(help="How often to ask the pool for runs (default 1 s).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Flow runs at once (default: unlimited).")] = None,
+) -> None:
+    """Serve an environment's work pool: run its collection and verification batches here."""
+    if (env is None) == (pool is None):
+        _fail("give --env ENV or --pool NAME")
+    from executors import AgentSettings, CloudAgentError, EnvironmentCatalog
+    from flows._runtime import settings
+
+    current = settings()
+    if env is not None:
+        try:
+            catalog = EnvironmentCatalog.load(current.resolved_config_dir(), current.default_agent)
+            environment = catalog.environment(env)
+        except CloudAgentError as exc:
+            _fail(str(exc))
+        pool = environment.work_pool or f"rca-{env}"
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail("a worker needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+    from flows.worker import serve_pool
+
+    assert pool is not None
+    stderr.print(f"serving work pool [bold]{pool}[/bold] (environment {env or '-'}); Ctrl-C to stop", highlight=False)
+    del AgentSettings
+    try:
+        asyncio.run(serve_pool(pool, name=name, limit=limit, poll_seconds=poll_seconds or current.worker_poll_seconds))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def retrain_command(
+    simulated_cases: Annotated[int, typer.Option(help="Simulated incidents mixed with the stored outcomes.")] = 300,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Retrain the ranker from stored outcomes now (what the scheduled deployment does)."""
+    _quiet_prefect()
+    from flows.retrain import retrain_model
+
+    report = retrain_model(simulated_cases=simulated_cases, seed=seed)
+    stdout.print(json.dumps(report, indent=2, default=str))
