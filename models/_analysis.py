@@ -37,9 +37,10 @@ class CaseFeatures(BaseModel):
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> CaseFeatures:
         matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=float)
-        values = [[None if not np.isfinite(v) else float(v) for v in row] for row in matrix]
+        values = np.where(np.isfinite(matrix), matrix, None).tolist()
         candidates = [(str(s), FaultType(f)) for s, f in zip(frame["service"], frame["fault"], strict=True)]
-        return cls(feature_names=list(FEATURE_NAMES), candidates=candidates, values=values)
+        # Built from our own frame: the types are right, validating 20k floats would only cost time.
+        return cls.model_construct(feature_names=list(FEATURE_NAMES), candidates=candidates, values=values)
 
     def to_frame(self) -> pd.DataFrame:
         """``service, fault`` and the features (in this object's own column order)."""
@@ -106,11 +107,9 @@ def rank_candidates(ranker: HypothesisRanker, candidates: pd.DataFrame) -> tuple
     """``(order, confidence)``: candidates most likely first, and each row's confidence."""
     if not len(candidates):
         return np.zeros(0, dtype=int), np.zeros(0)
-    X = _aligned(ranker, candidates)
-    confidence = ranker.predict_incident(X)
-    # Calibration is a step function: break its ties with the uncalibrated score.
-    tiebreak = ranker.predict_proba(X)[:, 1]
-    order = np.lexsort((-tiebreak, -confidence))
+    confidence, probability = ranker.score_incident(_aligned(ranker, candidates))
+    # Calibration is a step function: break its ties with the per-row probability.
+    order = np.lexsort((-probability, -confidence))
     return order, confidence
 
 

@@ -2,9 +2,10 @@
 
 The change point is where many metrics step at once: for every second, each metric's mean over
 the next few seconds is compared with its mean over the half-minute before, in units of its
-normal spread; the second where the most (and the largest) steps line up is the change, walked
-back to where that alignment began (callers follow their dependency with a delay). Slow drifts
-(traffic, a leak elsewhere) make small steps; a decoy moves one or two metrics, a fault many.
+normal spread; the second where the most (and the largest) steps line up locates the change.
+Slow drifts (traffic, a leak elsewhere) make small steps; a decoy moves one or two metrics, a
+fault many. The start is then the earliest split point, by least squares, among the metrics
+that moved most (callers follow their dependency with a delay, the first mover started it).
 """
 
 from __future__ import annotations
@@ -85,6 +86,20 @@ def detect_frame(frame: MetricFrame, alert_time: float | None = None) -> tuple[D
     return detection, found
 
 
+def _split_points(window: np.ndarray) -> np.ndarray:
+    """Per column, the index splitting it into two segments with the least squared error."""
+    m = len(window)
+    if m < 4:
+        return np.zeros(window.shape[1], dtype=int)
+    cumulative = np.vstack([np.zeros((1, window.shape[1])), np.cumsum(window, axis=0)])
+    ks = np.arange(2, m - 1)
+    left = cumulative[ks] / ks[:, None]
+    right = (cumulative[m] - cumulative[ks]) / (m - ks)[:, None]
+    # Maximising the between-segment sum of squares minimises the within-segment one.
+    gain = (ks * (m - ks) / m)[:, None] * (left - right) ** 2
+    return ks[np.argmax(gain, axis=0)]
+
+
 def find_change_point(frame: MetricFrame, alert_time: float | None = None) -> float:
     """The epoch second where the anomaly starts (see the module docstring)."""
     times = frame.times
@@ -106,12 +121,16 @@ def find_change_point(frame: MetricFrame, alert_time: float | None = None) -> fl
     step = (cumulative[ts + after] - cumulative[ts]) / after - (cumulative[ts] - cumulative[ts - before]) / before
     step = np.abs(step / scale)
     share = np.where(step > ONSET_THRESHOLD, np.minimum(step, 20.0), 0.0).mean(axis=1)
-    # The steepest rise of the share of stepping metrics (it peaks a few seconds after the first
-    # component moves, when the callers follow): walk back to where it started rising.
     peak = int(np.argmax(share))
-    start = peak
-    floor = max(0, peak - int(_STEP_AFTER / frame.step))
-    threshold = 0.25 * share[peak]
-    while start > floor and share[start - 1] >= threshold:
-        start -= 1
-    return float(times[ts[start]])
+    movers = np.flatnonzero(step[peak] > ONSET_THRESHOLD)
+    if len(movers) == 0:
+        return float(times[ts[peak]])
+    # The share peaks when most metrics have moved, a few seconds after the first ones (callers
+    # follow their dependency). Each strongly moving metric's own split point, by a two-mean
+    # least-squares fit around the peak; the earliest of the strongest half is the start.
+    strength = step[peak, movers]
+    strongest = movers[strength >= np.median(strength)]
+    lo = max(0, ts[peak] - 2 * after - before // 2)
+    hi = min(n, ts[peak] + 2 * after)
+    splits = _split_points(frame.filled[lo:hi, strongest] / scale[strongest])
+    return float(times[lo + int(splits.min())])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import numpy as np
 
-from models._features import LOG_PATTERNS, METRIC_KINDS, CaseSignals
+from models._features import FAULTS, METRIC_KINDS, CaseSignals
 from models._hypothesis import Evidence
 from models._signals import ONSET_THRESHOLD
 from models._types import FaultType, MetricKind
@@ -121,44 +120,46 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
 
 def _log_evidence(signals: CaseSignals, service: str, fault: FaultType) -> list[Evidence]:
     lines = signals.log_lines
-    if lines is None or not len(lines):
+    if lines is None or not len(lines.code):
         return []
     evidence: list[Evidence] = []
-    burst = signals.table["log_burst"][signals.position(service)]
-    own = lines.loc[(lines["service"] == service).to_numpy()]
-    if len(own) and np.isfinite(burst) and burst > 0.5:
-        matching = own.loc[own["message"].str.contains(LOG_PATTERNS[fault], regex=True).to_numpy()]
-        sample = (matching if len(matching) else own)["message"].value_counts().index[0]
+    position = signals.position(service)
+    burst = signals.table["log_burst"][position]
+    own = lines.service == position
+    if own.any() and np.isfinite(burst) and burst > 0.5:
+        matching = own & lines.fault_hits[lines.code, FAULTS.index(fault)]
+        sample = lines.messages[_most_common(lines.code[matching if matching.any() else own])]
         evidence.append(
             Evidence(
                 kind="log",
                 source=service,
-                summary=f"{service} logged {len(own)} error lines since the change (e.g. {str(sample)[:140]!r})",
+                summary=f"{service} logged {int(own.sum())} error lines since the change (e.g. {sample[:140]!r})",
                 score=float(min(1.0, burst / 4)),
-                details={"count": len(own), "matching_fault": len(matching), "sample": str(sample)},
+                details={"count": int(own.sum()), "matching_fault": int(matching.sum()), "sample": sample},
             )
         )
-    others = lines.loc[(lines["service"] != service).to_numpy()]
-    if len(others):
-        named = others.loc[
-            others["message"].str.contains(rf"(?<![\w-]){re.escape(service)}(?![\w-])", regex=True).to_numpy()
-        ]
-        if len(named):
-            sample = named["message"].value_counts().index[0]
-            callers = sorted(set(named["service"]))
-            evidence.append(
-                Evidence(
-                    kind="log",
-                    source=", ".join(callers[:3]),
-                    summary=(
-                        f"{len(named)} error lines of {', '.join(callers[:3])} name {service} "
-                        f"(e.g. {str(sample)[:140]!r})"
-                    ),
-                    score=float(min(1.0, np.log1p(len(named)) / 5)),
-                    details={"count": len(named), "services": callers, "sample": str(sample)},
-                )
+    names_me = np.array([position in targets for targets in lines.mentions], dtype=bool)
+    named = names_me[lines.code] & ~own
+    if named.any():
+        sample = lines.messages[_most_common(lines.code[named])]
+        callers = sorted({lines.logger_names[i] for i in np.flatnonzero(named)})
+        evidence.append(
+            Evidence(
+                kind="log",
+                source=", ".join(callers[:3]),
+                summary=(
+                    f"{int(named.sum())} error lines of {', '.join(callers[:3])} name {service} "
+                    f"(e.g. {sample[:140]!r})"
+                ),
+                score=float(min(1.0, np.log1p(named.sum()) / 5)),
+                details={"count": int(named.sum()), "services": callers, "sample": sample},
             )
+        )
     return evidence
+
+
+def _most_common(codes: np.ndarray) -> int:
+    return int(np.argmax(np.bincount(codes)))
 
 
 def _trace_evidence(signals: CaseSignals, service: str) -> list[Evidence]:

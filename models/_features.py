@@ -40,7 +40,7 @@ LOG_PATTERNS: dict[FaultType, re.Pattern[str]] = {
         r"duration: \d+|slow query|statement timeout|lock wait|query .*timed out", re.I
     ),
     FaultType.DB_POOL_EXHAUSTED: re.compile(
-        r"too many (clients|connections)|pool|obtain connection|max_connections", re.I
+        r"too many (?:clients|connections)|pool|obtain connection|max_connections", re.I
     ),
     FaultType.DEPENDENCY_DOWN: re.compile(
         r"refused|no route|unreachable|unavailable|dial tcp|no healthy upstream", re.I
@@ -128,6 +128,23 @@ def slog(values: np.ndarray | float) -> np.ndarray:
     return np.sign(array) * np.log1p(np.abs(array))
 
 
+@dataclass(frozen=True)
+class LogIndex:
+    """Error lines after the change point as arrays: who logged them and which distinct message
+    each is, with what each distinct message matches (fault words, components it names)."""
+
+    #: Per line: the logging component's position in ``CaseSignals.services`` (-1: unknown).
+    service: np.ndarray
+    #: Per line: its message's position in ``messages``.
+    code: np.ndarray
+    messages: list[str]
+    #: Per distinct message and fault: does it match the fault's words?
+    fault_hits: np.ndarray
+    #: Per distinct message: the components it names.
+    mentions: list[list[int]]
+    logger_names: list[str]
+
+
 @dataclass
 class CaseSignals:
     """Everything read from one incident, shared by the features and the evidence text."""
@@ -147,8 +164,8 @@ class CaseSignals:
     #: Per (component, metric kind): the column that moved most (-1: none).
     strongest_column: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
     anomalous: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    #: Error log lines after the change point: ``time``, ``service``, ``message``.
-    log_lines: pd.DataFrame | None = None
+    #: Error log lines after the change point, indexed for the evidence text.
+    log_lines: LogIndex | None = None
     #: Per (component, fault): own error lines and lines of others naming it that match the fault.
     log_own: np.ndarray | None = None
     log_mention: np.ndarray | None = None
@@ -367,7 +384,14 @@ def _log_features(signals: CaseSignals, logs: pd.DataFrame | None) -> None:
     np.add.at(mention, targets[mask], fault_hits[rows[mask]].astype(float))
     signals.log_own = np.log1p(own / after_minutes)
     signals.log_mention = np.log1p(mention / after_minutes)
-    signals.log_lines = errors.loc[after]
+    signals.log_lines = LogIndex(
+        service=service[after],
+        code=codes[after],
+        messages=[str(text) for text in uniques],
+        fault_hits=unique_faults,
+        mentions=unique_mentions,
+        logger_names=[str(name) for name in errors["service"].to_numpy()[after]],
+    )
 
 
 def _trace_features(signals: CaseSignals, traces: pd.DataFrame | None) -> None:

@@ -9,6 +9,7 @@ a share of the negatives is used to grow the trees; calibration sees every row.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Literal
 
 import numpy as np
@@ -20,8 +21,11 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 _EPSILON = 1e-6
+#: Below this many rows prediction runs on one thread.
+_THREADED_ROWS = 20_000
 
 
 class HypothesisRanker(ClassifierMixin, BaseEstimator):
@@ -95,6 +99,13 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         folds = self._folds(X, target, groups, seed)
+        # One OpenMP thread per fit: on a shared machine spinning workers cost more than they win.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            self._fit_folds(X, target, groups, folds, rng, seed)
+        self.n_iter_ = max(trees.n_iter_ for trees in self.estimators_)
+        return self
+
+    def _fit_folds(self, X, target, groups, folds, rng, seed) -> None:  # type: ignore[no-untyped-def]
         self.estimators_ = []
         self.calibrators_ = []
         self.share_calibrator_: IsotonicRegression | None = None
@@ -162,8 +173,11 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
         positive = np.zeros(len(X))
-        for trees, calibrator in zip(self.estimators_, self.calibrators_, strict=True):
-            positive += _apply(calibrator, trees.predict_proba(X)[:, 1])
+        # One incident is a few hundred rows: threads cost more than they save, and on a busy
+        # machine OpenMP's spinning workers make a 5 ms prediction take half a second.
+        with threadpool_limits(limits=1, user_api="openmp") if len(X) < _THREADED_ROWS else nullcontext():
+            for trees, calibrator in zip(self.estimators_, self.calibrators_, strict=True):
+                positive += _apply(calibrator, trees.predict_proba(X)[:, 1])
         positive = np.clip(positive / len(self.estimators_), 0.0, 1.0)
         return np.column_stack([1.0 - positive, positive])
 
@@ -174,11 +188,15 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         mass is calibrated too (the top candidate is then neither over- nor under-confident);
         otherwise this is ``predict_proba(X)[:, 1]``.
         """
+        return self.score_incident(X)[0]
+
+    def score_incident(self, X):  # type: ignore[no-untyped-def]
+        """``(predict_incident(X), predict_proba(X)[:, 1])`` in one pass over the trees."""
         positive = self.predict_proba(X)[:, 1]
         if self.share_calibrator_ is None or len(positive) == 0:
-            return positive
+            return positive, positive
         share = _shares(positive, np.zeros(len(positive), dtype=int))
-        return np.clip(self.share_calibrator_.predict(share), 0.0, 1.0)
+        return np.clip(self.share_calibrator_.predict(share), 0.0, 1.0), positive
 
     def predict(self, X):  # type: ignore[no-untyped-def]
         """The more probable label of each row."""

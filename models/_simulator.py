@@ -775,14 +775,7 @@ class _Simulation:
         if not len(picks):
             return texts
         own = self.own_messages.get(s, ())
-        failing = [
-            c
-            for c in self.callees[s]
-            if self.errors[c][self.inject :].mean() > 2 * self.base["errors"][c] + 0.01
-            or self.down[c].any()
-            or self.pool_full[c].any()
-            or (c == self.root)
-        ]
+        failing = [c for c in self.callees[s] if self.failing[c]]
         blamed = []
         for callee in failing:
             cause = self.caller_cause.get(s, "generic") if callee == self.root else "generic"
@@ -887,11 +880,19 @@ class _Simulation:
         return Observations(db=db, health=health, cache=cache, deploys=deploys, pods=pods)
 
     def _affected(self, s: int) -> bool:
-        before = slice(0, self.inject)
-        after = slice(self.inject, None)
-        latency_up = self.latency[s][after].mean() > 1.3 * self.latency[s][before].mean()
-        errors_up = self.errors[s][after].mean() > 2 * self.errors[s][before].mean() + 0.005
-        return bool(latency_up or errors_up or self.down[s].any())
+        return bool(self.affected[s])
+
+    def _blast_radius(self) -> None:
+        """Which components the fault visibly hurt, and which have failing calls (computed once)."""
+        before, after = slice(0, self.inject), slice(self.inject, None)
+        latency_up = self.latency[:, after].mean(axis=1) > 1.3 * self.latency[:, before].mean(axis=1)
+        errors_before = self.errors[:, before].mean(axis=1)
+        errors_after = self.errors[:, after].mean(axis=1)
+        down = self.down.any(axis=1)
+        self.affected = latency_up | (errors_after > 2 * errors_before + 0.005) | down
+        self.failing = (errors_after > 2 * self.base["errors"] + 0.01) | down | self.pool_full.any(axis=1)
+        if self.root is not None:
+            self.failing[self.root] = True
 
     def _db_snapshot(self, s: int, at: int) -> DbSnapshot:
         rng, base = self.rng, self.base
@@ -1010,6 +1011,7 @@ class _Simulation:
         self._choose_fault()
         self._effects()
         self._propagate()
+        self._blast_radius()
         metrics = self._metrics()
         logs = self._logs()
         traces = self._traces()

@@ -13,6 +13,7 @@ Paths are always arguments; nothing here reads environment variables.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -101,7 +102,8 @@ def read_document(path: str | Path, what: str = "document") -> Any:
 # ---------------------------------------------------------------------------------------------
 # model store
 
-#: Every type a saved ranker may contain. Loading refuses files holding anything else.
+#: Types a saved ranker holds beyond those skops trusts by itself (scikit-learn's estimators,
+#: numpy arrays). Loading refuses a file holding any other type skops does not trust.
 TRUSTED_TYPES: tuple[str, ...] = (
     "models._ranker.HypothesisRanker",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
@@ -182,7 +184,8 @@ class ModelStore:
             version=version,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             data_hash=data_hash,
-            metrics={key: float(value) for key, value in (metrics or {}).items()},
+            # NaN (a score over no case) has no JSON form: an unknown metric is left out.
+            metrics={key: float(value) for key, value in (metrics or {}).items() if math.isfinite(float(value))},
             parent=parent,
             training=dict(training or {}),
             params={key: value for key, value in ranker.get_params().items() if _jsonable(value)},

@@ -1,0 +1,102 @@
+from models import FaultType, Hypothesis, interpret_verification
+
+
+def hypothesis(fault: FaultType, component: str = "orders-db") -> Hypothesis:
+    return Hypothesis(component=component, fault=fault, confidence=0.7)
+
+
+def sql(rows: list[list[object]], columns: list[str] | None = None, engine: str = "postgres") -> dict:
+    columns = columns or ["pid", "duration", "state", "wait_event_type", "query"]
+    return {
+        "type": engine,
+        "status": "succeeded",
+        "data": {
+            "result_sets": [
+                {"statement": "q", "columns": columns, "rows": rows, "row_count": len(rows), "truncated": False}
+            ]
+        },
+    }
+
+
+def test_slow_queries_confirm_and_their_absence_refutes() -> None:
+    slow = interpret_verification(hypothesis(FaultType.DB_SLOW_QUERY), [sql([[1, 45.0, "active", None, "SELECT big"]])])
+    assert slow.status == "confirmed" and "longest 45 s" in slow.reason
+    assert (slow.component, slow.fault) == ("orders-db", FaultType.DB_SLOW_QUERY)
+    quick = interpret_verification(hypothesis(FaultType.DB_SLOW_QUERY), [sql([[1, 0.1, "active", None, "SELECT 1"]])])
+    assert quick.status == "refuted"
+
+
+def test_pool_usage() -> None:
+    full = sql([[100, 100]], ["connections", "max_connections"])
+    assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [full]).status == "confirmed"
+    low = sql([[10, 100]], ["connections", "max_connections"])
+    assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [low]).status == "refuted"
+
+
+def test_failed_or_denied_tasks_are_inconclusive() -> None:
+    failed = {"type": "postgres", "status": "failed", "error": {"code": "auth_failed", "message": "no"}}
+    denied = {"type": "postgres", "status": "denied", "error": {"code": "denied", "message": "policy"}}
+    verdict = interpret_verification(hypothesis(FaultType.DB_SLOW_QUERY), [failed, denied])
+    assert verdict.status == "inconclusive"
+    assert "failed" in verdict.reason and "denied" in verdict.reason
+
+
+def test_unreachable_is_the_confirmation_of_dependency_down() -> None:
+    unreachable = {
+        "type": "api",
+        "status": "failed",
+        "data": None,
+        "error": {"code": "unreachable", "message": "refused"},
+    }
+    assert interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN, "pay"), [unreachable]).status == "confirmed"
+    # ... but for any other fault an unreachable check says nothing.
+    assert interpret_verification(hypothesis(FaultType.CPU, "pay"), [unreachable]).status == "inconclusive"
+    healthy = {"type": "api", "status": "succeeded", "data": {"status_code": 200, "elapsed_ms": 3.0}}
+    assert interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN, "pay"), [healthy]).status == "refuted"
+    timeout = {"type": "shell", "status": "timed_out", "error": {"code": "timed_out", "message": "ping"}}
+    assert interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN, "pay"), [timeout]).status == "confirmed"
+
+
+def test_cache_counters() -> None:
+    evicting = {
+        "type": "redis",
+        "status": "succeeded",
+        "data": {"keyspace_hits": 20, "keyspace_misses": 80, "evicted_keys": 500},
+    }
+    assert interpret_verification(hypothesis(FaultType.CACHE, "redis"), [evicting]).status == "confirmed"
+    fine = {
+        "type": "redis",
+        "status": "succeeded",
+        "data": {"keyspace_hits": 99, "keyspace_misses": 1, "evicted_keys": 0},
+    }
+    assert interpret_verification(hypothesis(FaultType.CACHE, "redis"), [fine]).status == "refuted"
+
+
+def test_shell_and_k8s_outputs() -> None:
+    ping = {
+        "type": "shell",
+        "status": "succeeded",
+        "output": "5 packets transmitted, 3 received, 40% packet loss, time 4005ms",
+    }
+    assert interpret_verification(hypothesis(FaultType.NETWORK_ERRORS, "pay"), [ping]).status == "confirmed"
+    df = {
+        "type": "shell",
+        "status": "succeeded",
+        "output": "Filesystem Size Used Avail Use% Mounted on\n/dev/sda1 50G 48G 2G 96% /\n",
+    }
+    assert interpret_verification(hypothesis(FaultType.DISK, "pay"), [df]).status == "confirmed"
+    pods = {
+        "type": "k8s",
+        "status": "succeeded",
+        "output": "NAME READY STATUS RESTARTS AGE\npay-7f9c-x 0/1 CrashLoopBackOff 7 5m\nweb-1 1/1 Running 0 1d\n",
+    }
+    assert interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN, "pay"), [pods]).status == "confirmed"
+    oom = {"type": "k8s", "status": "succeeded", "output": "NAME READY STATUS RESTARTS AGE\npay-1 1/1 OOMKilled 3 5m\n"}
+    assert interpret_verification(hypothesis(FaultType.MEMORY, "pay"), [oom]).status == "confirmed"
+
+
+def test_mixed_signals_are_inconclusive() -> None:
+    unreachable = {"type": "api", "status": "failed", "error": {"code": "unreachable", "message": "refused"}}
+    answers = sql([[1]], ["?column?"])
+    verdict = interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN), [unreachable, answers])
+    assert verdict.status == "inconclusive"
