@@ -10,8 +10,11 @@ takes to serve it (its handlers get the service as ``request.app.state.service``
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -147,9 +150,42 @@ def _with_known_types(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: The sans-I/O websockets protocol: uvicorn's default one uses the deprecated ``websockets.legacy``.
+_WS_PROTOCOL = "websockets-sansio"
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Run the task API with uvicorn until interrupted."""
     import uvicorn
 
-    # The sans-I/O websockets protocol: uvicorn's default one uses the deprecated websockets.legacy.
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False, ws="websockets-sansio")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False, ws=_WS_PROTOCOL)
+
+
+@contextmanager
+def serving(app: FastAPI, *, startup_timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` on a free local port from a thread until the block ends; yields its base URL.
+
+    For tests, benchmarks and embedding the API in another program.
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", ws=_WS_PROTOCOL, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="task-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the task API did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()

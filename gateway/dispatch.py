@@ -3,10 +3,11 @@
 Two dispatchers, chosen by ``CLOUD_AGENT_DISPATCH`` (``flows`` settings):
 
 - ``InProcessDispatcher`` runs the task in this process, on a thread of its own, as (by
-  ``CLOUD_AGENT_GATEWAY_RUN_AS``) a one-item ``execute-batch`` flow run without heartbeats (the
-  default: it shows in the Prefect UI as a flow run), a bare Prefect task run (shows as a task run,
-  ~5x less overhead), or the bare engine (no Prefect at all). Output lines reach the WebSocket
-  through a sink registered under the task id (``flows.output``).
+  ``CLOUD_AGENT_GATEWAY_RUN_AS``) a Prefect task run (the default: it shows in the Prefect UI as a
+  task run, for ~30 ms), a one-item ``execute-batch`` flow run without heartbeats (shows as a flow
+  run; ~5x the overhead and a few tasks/s on a SQLite Prefect server), or the bare engine (nothing
+  in Prefect). Output lines reach the WebSocket through a sink registered under the task id
+  (``flows.output``).
 - ``WorkPoolDispatcher`` creates a run of the ``execute-batch/<env>`` deployment, which that
   environment's ``CloudAgentWorker`` picks up from its work pool next to the data. One poller reads
   the state and the new task-run log lines of every run in flight, one request each per tick; the
@@ -25,7 +26,7 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -107,10 +108,10 @@ class Dispatcher(ABC):
             return True
         return bool(records)
 
-    async def start(self) -> None:  # noqa: B027 - optional hook
+    async def start(self) -> None:
         """Open connections; called once on the event loop that will call ``run``."""
 
-    async def prepare(self, environment: str) -> None:  # noqa: B027 - optional hook
+    async def prepare(self, environment: str) -> None:
         """Raise ``DispatchUnavailable`` if tasks of ``environment`` cannot be dispatched now."""
 
     @abstractmethod
@@ -121,7 +122,7 @@ class Dispatcher(ABC):
         """Pick up a run dispatched before a restart; ``None`` if this dispatcher cannot."""
         return None
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:
         """Release threads and connections."""
 
 
@@ -152,16 +153,16 @@ def _cloud_agent() -> Any:
 
 
 class _Threads:
-    """Worker threads that each hold one Prefect client for their whole life.
+    """Worker threads that each hold one Prefect client (and settings) for their whole life.
 
     A Prefect run started without a client in context creates one and checks the server version
     (~30-40 ms per run); holding one per thread pays that once. Threads start on demand up to
-    ``limit`` and close their clients when ``shutdown`` is called.
+    ``limit`` and leave their context (closing the client) when ``shutdown`` is called.
     """
 
-    def __init__(self, limit: int, *, prefect_client: bool):
+    def __init__(self, limit: int, context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None):
         self._limit = limit
-        self._prefect_client = prefect_client
+        self._context = context
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -179,14 +180,7 @@ class _Threads:
         return future
 
     def _work(self) -> None:
-        with contextlib.ExitStack() as stack:
-            if self._prefect_client:
-                from prefect.context import SyncClientContext
-
-                try:
-                    stack.enter_context(SyncClientContext())
-                except Exception as exc:  # the server may be down now and up later: runs make their own
-                    log.warning("prefect_client_unavailable", error=str(exc))
+        with self._context() if self._context else contextlib.nullcontext():
             while True:
                 item = self._jobs.get()
                 if item is None:
@@ -215,9 +209,25 @@ class InProcessDispatcher(Dispatcher):
 
     name = "in-process"
 
-    def __init__(self, run_as: RunAs = "flow-run", threads: int = 32):
+    def __init__(self, run_as: RunAs = "task-run", threads: int = 32):
         self.run_as = run_as
-        self._threads = _Threads(threads, prefect_client=run_as != "engine")
+        self._threads = _Threads(threads, None if run_as == "engine" else self._prefect_thread)
+
+    @contextlib.contextmanager
+    def _prefect_thread(self) -> Iterator[None]:
+        from prefect.context import SyncClientContext
+        from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
+
+        with contextlib.ExitStack() as stack:
+            if self.run_as == "task-run":
+                # A task run outside a flow run cannot send its log to the API, and Prefect warns
+                # about it on every run; the UI shows the run and its state.
+                stack.enter_context(temporary_settings({PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}))
+            try:
+                stack.enter_context(SyncClientContext())
+            except Exception as exc:  # the server may be down now and up later: runs make their own
+                log.warning("prefect_client_unavailable", error=str(exc))
+            yield
 
     async def start(self) -> None:
         if self.run_as != "engine":

@@ -32,10 +32,13 @@ class GatewaySettings(FlowSettings):
     #: Names this gateway in its task records, so a restart marks only its own orphans crashed.
     gateway_name: str = Field(default_factory=socket.gethostname)
 
-    #: ``flow-run``: a one-item ``execute-batch`` flow run per task (shows in the Prefect UI as a
-    #: flow run). ``task-run``: a Prefect task run without a flow run (shows as a task run, several
-    #: times faster). ``engine``: the bare engine, nothing in Prefect (no Prefect server needed).
-    gateway_run_as: RunAs = "flow-run"
+    #: How an in-process task runs. ``task-run`` (default): a Prefect task run named after the task
+    #: (``shell: df -h@local``, tagged ``task-api``, ``agent:<id>``), shown in the Prefect UI's task
+    #: runs; ~30 ms of overhead and no API write in its path. ``flow-run``: a one-item
+    #: ``execute-batch`` flow run, shown as a flow run like the cycle's batches; ~5 API writes per
+    #: task, ~150 ms and a few tasks/s on a SQLite Prefect server (see bench/task_api.py).
+    #: ``engine``: the bare engine, nothing in Prefect (no Prefect server needed).
+    gateway_run_as: RunAs = "task-run"
     #: Threads that run in-process tasks; per-agent limits apply before a task gets one.
     gateway_threads: int = Field(default=32, gt=0, le=512)
 

@@ -57,16 +57,16 @@ def _submit(gateway: Gateway, command: str) -> str:
     return str(response.json()["id"])
 
 
-@pytest.fixture
-def flow_gateway(prefect_api: str, gateway_factory: GatewayFactory) -> Gateway:
-    """The default dispatch: each task an in-process ``execute-batch`` flow run."""
-    return gateway_factory(gateway_run_as="flow-run", anonymous_role="viewer")
+@pytest.fixture(params=["task-run", "flow-run"])
+def prefect_gateway(request: pytest.FixtureRequest, prefect_api: str, gateway_factory: GatewayFactory) -> Gateway:
+    """Tasks run in-process as Prefect task runs (the default) or ``execute-batch`` flow runs."""
+    return gateway_factory(gateway_run_as=request.param, anonymous_role="viewer")
 
 
-def test_each_line_arrives_within_200_ms_of_being_printed(flow_gateway: Gateway) -> None:
-    subscriber = Subscriber(flow_gateway.ws_url)  # anonymous, as in the spec's example
+def test_each_line_arrives_within_200_ms_of_being_printed(prefect_gateway: Gateway) -> None:
+    subscriber = Subscriber(prefect_gateway.ws_url)  # anonymous, as in the spec's example
     try:
-        task_id = _submit(flow_gateway, TICKING)
+        task_id = _submit(prefect_gateway, TICKING)
         subscriber.subscribe(task_id)
         assert subscriber.done.wait(20), "no final status"
     finally:
@@ -80,10 +80,10 @@ def test_each_line_arrives_within_200_ms_of_being_printed(flow_gateway: Gateway)
     assert statuses[-1] == {"task_id": task_id, "status": "succeeded", "final": True, "exit_code": 0, "error": None}
 
 
-def test_a_late_subscriber_first_gets_the_lines_so_far(flow_gateway: Gateway) -> None:
-    task_id = _submit(flow_gateway, "echo one; echo two >&2; sleep 1; echo three")
+def test_a_late_subscriber_first_gets_the_lines_so_far(gateway: Gateway) -> None:
+    task_id = _submit(gateway, "echo one; echo two >&2; sleep 1; echo three")
     time.sleep(0.6)
-    subscriber = Subscriber(flow_gateway.ws_url, header=[f"Authorization: Bearer {VIEWER}"])
+    subscriber = Subscriber(gateway.ws_url, header=[f"Authorization: Bearer {VIEWER}"])
     try:
         subscriber.subscribe(task_id)
         assert subscriber.done.wait(20)

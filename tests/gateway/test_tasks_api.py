@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from executors import TaskStatus
-from gateway.app import create_app
+from gateway.app import create_app, serving
 from gateway.schemas import ErrorBody, TaskPage, TaskView
 from gateway.settings import GatewaySettings
-from tests.gateway.conftest import OPERATOR, TOKENS, VIEWER, Gateway, GatewayFactory, serving
+from tests.gateway.conftest import OPERATOR, TOKENS, VIEWER, Gateway, GatewayFactory
 
 pytestmark = pytest.mark.integration
 
