@@ -53,7 +53,7 @@ class Telemetry(BaseModel):
         frame = frame.copy()
         frame["time"] = _epoch_seconds(frame["time"], "logs")
         for column in ("service", "level", "message"):
-            frame[column] = frame[column].astype("string").fillna("")
+            frame[column] = _text(frame[column])
         if "trace_id" not in frame.columns:
             frame["trace_id"] = pd.Series(pd.NA, index=frame.index, dtype="string")
         return frame.sort_values("time", kind="stable").reset_index(drop=True)
@@ -70,7 +70,7 @@ class Telemetry(BaseModel):
             raise TelemetryError("traces: the 'duration' column has no numeric value")
         frame["duration"] = duration.astype(float)
         for column in ("trace_id", "span_id", "parent", "service", "status"):
-            frame[column] = frame[column].astype("string")
+            frame[column] = _text(frame[column])
         if "time" in frame.columns:
             frame["time"] = _epoch_seconds(frame["time"], "traces")
         return frame.reset_index(drop=True)
@@ -104,10 +104,15 @@ def normalize_metrics(frame: object) -> pd.DataFrame:
     unnamed = [str(c) for c in columns if "_" not in str(c).strip("_")]
     if unnamed:
         raise TelemetryError(f"metrics: columns must be named <service>_<metric>, not {_preview(unnamed)}")
-    data = frame[columns]
-    numeric = [pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) for dtype in data.dtypes]
+    dtypes = frame.dtypes
+    numeric = [getattr(dtypes[column], "kind", "O") in "biuf" for column in columns]
     if all(numeric):
-        result = pd.DataFrame(data.to_numpy(dtype=float), columns=[str(c) for c in columns], index=frame.index)
+        values = frame[columns].to_numpy(dtype=float)
+        times = _epoch_seconds(frame["time"], "metrics").to_numpy()
+        result = pd.DataFrame(np.column_stack([times, values]), columns=["time", *(str(c) for c in columns)])
+        if len(times) > 1 and not (np.diff(times) > 0).all():
+            result = result.sort_values("time", kind="stable").drop_duplicates("time", keep="last")
+        return result.reset_index(drop=True)
     else:
         values = {}
         bad = []
@@ -175,6 +180,13 @@ def metric_services(telemetry: Telemetry, services: Iterable[str] = ()) -> list[
 
 def kinds_of(columns: pd.DataFrame, service: str) -> set[MetricKind]:
     return set(columns.loc[columns["service"] == service, "kind"])
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Text with missing values as empty strings (a string column is kept as it is)."""
+    if pd.api.types.is_string_dtype(series) and not series.hasnans:
+        return series
+    return series.astype("string").fillna("")
 
 
 def _require_frame(frame: object, name: str, required: tuple[str, ...]) -> pd.DataFrame:

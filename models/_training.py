@@ -113,12 +113,20 @@ def simulated_training_set(
     per process, so repeated calls with the same arguments are free.
     """
     config = config or SimulationConfig(duration=COLD_START_DURATION)
-    return _cached_training_set(n, seed, config.model_dump_json(), tuple(sorted((views or VIEWS).items())), n_jobs)
+    key = (n, seed, config.model_dump_json(), tuple(sorted((views or VIEWS).items())))
+    if key not in _TRAINING_SETS:
+        if len(_TRAINING_SETS) >= 8:
+            _TRAINING_SETS.pop(next(iter(_TRAINING_SETS)))
+        _TRAINING_SETS[key] = _build_training_set(*key, n_jobs=n_jobs)
+    return _TRAINING_SETS[key]
 
 
-@lru_cache(maxsize=8)
-def _cached_training_set(
-    n: int, seed: int, config_json: str, views: tuple[tuple[str, float], ...], n_jobs: int
+# Per process: retraining reuses the simulated part, whatever ``n_jobs`` built it.
+_TRAINING_SETS: dict[tuple[int, int, str, tuple[tuple[str, float], ...]], TrainingSet] = {}
+
+
+def _build_training_set(
+    n: int, seed: int, config_json: str, views: tuple[tuple[str, float], ...], *, n_jobs: int
 ) -> TrainingSet:
     config = SimulationConfig.model_validate_json(config_json)
     weights = config.weights()
@@ -289,6 +297,7 @@ def retrain(
     held_out_simulated: int = 100,
     real_weight: int = 3,
     random_state: int = 0,
+    n_jobs: int = 1,
 ) -> RetrainReport:
     """Fit a new model version from simulated incidents plus labelled real outcomes.
 
@@ -300,7 +309,7 @@ def retrain(
     """
     started = time.perf_counter()
     current = model_store.current()
-    simulated = simulated_training_set(simulated_cases, seed, config=config)
+    simulated = simulated_training_set(simulated_cases, seed, config=config, n_jobs=n_jobs)
     real_train, real_held_out = [], []
     for outcome in outcome_store.labelled():
         assert outcome.root_cause is not None and outcome.candidates is not None
