@@ -49,7 +49,7 @@ ECHO = {"type": "shell", "command": "echo ok", "timeout": 30}
 WORKER_POOL = "bench-local"
 PROCESS_POOL = "bench-process"
 #: What a worker subprocess needs: fast polling and log batches, so lines and states come back quickly.
-WORKER_ENV = {"PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.05", "PREFECT_LOGGING_LEVEL": "WARNING"}
+WORKER_ENV = {"PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.05", "PREFECT_LOGGING_LEVEL": "INFO"}
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
