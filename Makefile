@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast reliability bench lint clean
+.PHONY: setup demo test test-fast reliability bench lint deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -34,6 +34,13 @@ reliability: setup  ## the reliability and security suite on its own
 
 bench: setup  ## benchmarks; each prints its numbers
 	$(BIN)/python bench/executors.py
+
+deploy: setup  ## against PREFECT_API_URL: create the work pools, then `prefect deploy --all`
+	@test -n "$$PREFECT_API_URL" || (echo "set PREFECT_API_URL to your Prefect server's API" && exit 2)
+	for pool in rca-control $$(ls deployments/*/environment.yaml | xargs -n1 dirname | xargs -n1 basename | sed 's/^/rca-/'); do \
+	  $(BIN)/prefect work-pool inspect $$pool >/dev/null 2>&1 || $(BIN)/prefect work-pool create $$pool --type cloud-agent; \
+	done
+	CLOUD_AGENT_HOME=$(CURDIR) $(BIN)/prefect --no-prompt deploy --all
 
 lint: setup
 	$(BIN)/ruff check .

@@ -15,6 +15,11 @@ class FlowSettings(AgentSettings):
     #: ``work-pool``: each environment's batches run as ``execute-batch/<env>`` deployments on the
     #: environment's work pool, picked up by ``cloud-agent worker --env <env>`` next to the data.
     dispatch: Literal["in-process", "work-pool"] = "in-process"
+    #: How an alert starts its cycle. ``event``: the gateway emits ``cloud-agent.alert.firing`` and
+    #: the ``rca-incident/alert`` deployment's trigger starts a run on the control pool (needs a
+    #: Prefect server, ``prefect deploy --all`` and a worker). ``in-process``: the gateway runs the
+    #: cycle itself (one machine, no deployment).
+    cycle_start: Literal["event", "in-process"] = "in-process"
     #: A fix runs without a person only when its risk is low and its confidence above this.
     auto_fix_confidence: float = Field(default=0.9, ge=0, le=1)
     #: Hypotheses at or above this confidence get their verification tasks run (the spec's 0.7);

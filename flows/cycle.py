@@ -14,14 +14,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterId,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-    FlowRunFilterTags,
-)
-from prefect.client.schemas.objects import StateType
 from prefect.runtime import flow_run
 
 from flows.alerts import AlertGroup
@@ -31,11 +23,10 @@ from flows.context import incident_context
 from flows.detect import detect_step
 from flows.feedback import feedback_step
 from flows.fix import fix_step
+from flows.intake import active_runs
 from flows.report import CycleReport, hypotheses_table, render_markdown
 from flows.suggest import suggest_step
 from flows.verify import verify_step
-
-ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 
 def _run_name() -> str:
@@ -116,15 +107,11 @@ def _claim_group(alert: AlertGroup) -> str | None:
         current = client.read_flow_run(me)
         if alert.group_tag not in (current.tags or []):
             client.update_flow_run(me, tags=[*(current.tags or []), alert.group_tag])
-        others = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[alert.group_tag]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE_STATES)),
-                id=FlowRunFilterId(not_any_=[me]),
-            ),
-            limit=10,
-        )
-    older = [run for run in others if run.created and current.created and run.created < current.created]
+    older = [
+        run
+        for run in active_runs(alert.group_tag, exclude=current.id)
+        if run.created and current.created and run.created < current.created
+    ]
     return str(older[0].id) if older else None
 
 

@@ -35,6 +35,7 @@ from gateway.task_service import TaskService
 ROUTERS: tuple[str, ...] = (
     "gateway.tasks_api",
     "gateway.logs_ws",
+    "gateway.alerts_api",
 )
 
 _HTTP_CODES = {

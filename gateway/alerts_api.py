@@ -1,0 +1,92 @@
+"""``POST /api/v1/alerts``: Alertmanager's webhook. One cycle per alert group while it runs.
+
+The body is the webhook as Alertmanager sends it (version 4); configure the receiver with an
+operator token (see ``deployments/examples/alertmanager.yml``). A group whose cycle is already
+running is answered ``duplicate`` with that run's id; a resolved group is acknowledged and
+ignored. Otherwise the cycle starts the way ``CLOUD_AGENT_CYCLE_START`` says: by the Prefect event
+that the ``rca-incident/alert`` deployment's trigger matches, or in this process.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from flows._runtime import settings as flow_settings
+from flows.alerts import InvalidAlert, parse_alert_group
+from gateway.auth import Principal, Role, require
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.schemas import ErrorBody
+
+router = APIRouter(tags=["alerts"])
+
+
+class AlertAccepted(BaseModel):
+    status: Literal["accepted", "duplicate", "ignored"]
+    group: str
+    #: How the cycle starts: ``event`` (Prefect event, deployment trigger) or ``in-process``.
+    started_by: str | None = None
+    event_id: str | None = None
+    flow_run_id: str | None = None
+    reason: str = ""
+
+
+class CycleUnavailable(GatewayError):
+    status = 503
+    code = "cycle_unavailable"
+
+
+@router.post(
+    "/api/v1/alerts",
+    status_code=202,
+    response_model=AlertAccepted,
+    responses={
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        422: {"model": ErrorBody, "description": "Not an Alertmanager v4 webhook."},
+        503: {"model": ErrorBody, "description": "Prefect cannot be reached to start the cycle."},
+    },
+    summary="Receive an Alertmanager webhook and start one diagnosis cycle per alert group",
+)
+async def receive_alerts(
+    request: Request,
+    payload: Annotated[dict[str, Any], Body(description="Alertmanager webhook, version 4")],
+    principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
+) -> AlertAccepted:
+    try:
+        group = parse_alert_group(payload)
+    except InvalidAlert as exc:
+        raise InvalidRequest(str(exc)) from exc
+    if group.status == "resolved" or not group.firing:
+        return AlertAccepted(status="ignored", group=group.group_id, reason="the group is resolved")
+    try:
+        return await run_in_threadpool(_start, group)
+    except GatewayError:
+        raise
+    except Exception as exc:  # Prefect unreachable, events disabled: say so, do not 500
+        raise CycleUnavailable(f"cannot start the cycle: {type(exc).__name__}: {exc}") from exc
+
+
+def _start(group: Any) -> AlertAccepted:
+    from flows import intake
+
+    mode = flow_settings().cycle_start
+    if intake.starting_here(group):
+        return AlertAccepted(status="duplicate", group=group.group_id, reason="a cycle for this group is starting")
+    active = intake.active_runs(group.group_tag)
+    if active:
+        return AlertAccepted(
+            status="duplicate",
+            group=group.group_id,
+            flow_run_id=str(active[0].id),
+            reason="a cycle for this group is already in progress",
+        )
+    if mode == "event":
+        return AlertAccepted(
+            status="accepted", group=group.group_id, started_by="event", event_id=intake.emit_alert(group)
+        )
+    intake.start_in_process(group)
+    return AlertAccepted(status="accepted", group=group.group_id, started_by="in-process")
