@@ -23,8 +23,15 @@ from models._signals import (
 )
 from models._telemetry import Telemetry
 
-#: Sustained deviation (persistence x capped peak) above which the alert is a real anomaly.
-ANOMALY_THRESHOLD = 6.0
+#: Score (the three strongest sustained deviations that began at the change) of a real anomaly.
+#: Chosen for recall: a missed incident ends the analysis, a false alarm only costs one. On
+#: simulated incidents vs healthy systems with decoys (80 each): 94 % detected, 26 % of healthy
+#: ones flagged (at 20: 81 % and 6 %).
+ANOMALY_THRESHOLD = 10.0
+#: A metric that started moving this close to the change point (seconds) moved with it.
+CHANGE_WINDOW = 30.0
+#: Strength from which a metric counts as involved.
+_INVOLVED = 3.0
 #: An alert fires after the change (Alertmanager ``for:``); a change this long after it is not it.
 ALERT_SLACK = 10.0
 _MIN_SEGMENT = 10
@@ -67,10 +74,14 @@ def detect_frame(frame: MetricFrame, alert_time: float | None = None) -> tuple[D
         return Detection(is_anomaly=False, change_point=None, score=0.0), None
     change_point = find_change_point(frame, alert_time)
     found = deviations(frame, change_point)
+    # A metric's strength: how far it moved (capped) times how much of the time since it stayed
+    # there. The score adds the three strongest that moved at the change: one metric jumping
+    # alone (a batch job, a CPU spike) scores less than a fault that spreads to its callers.
     strength = found.persistence * np.minimum(np.abs(found.peak), 50.0)
-    score = float(np.max(strength)) if strength.size else 0.0
+    at_change = np.abs(np.nan_to_num(found.onset, nan=np.inf)) <= CHANGE_WINDOW
+    score = float(np.sort(np.where(at_change, strength, 0.0))[::-1][:3].sum()) if strength.size else 0.0
     order = np.argsort(-strength, kind="stable")
-    anomalous = [j for j in order if strength[j] >= ANOMALY_THRESHOLD / 2 and abs(found.peak[j]) > ONSET_THRESHOLD]
+    anomalous = [j for j in order if strength[j] >= _INVOLVED and abs(found.peak[j]) > ONSET_THRESHOLD]
     services: list[str] = []
     for j in anomalous:
         name = frame.services[frame.service_of[j]]
@@ -121,7 +132,11 @@ def find_change_point(frame: MetricFrame, alert_time: float | None = None) -> fl
     step = (cumulative[ts + after] - cumulative[ts]) / after - (cumulative[ts] - cumulative[ts - before]) / before
     step = np.abs(step / scale)
     share = np.where(step > ONSET_THRESHOLD, np.minimum(step, 20.0), 0.0).mean(axis=1)
-    peak = int(np.argmax(share))
+    # The first time the alignment reaches half its maximum: a fault that comes and goes aligns
+    # as well when it stops as when it starts, and it is the start we are after.
+    peak = int(np.argmax(share >= 0.5 * share.max()))
+    window = min(len(share), peak + after)
+    peak += int(np.argmax(share[peak:window]))
     movers = np.flatnonzero(step[peak] > ONSET_THRESHOLD)
     if len(movers) == 0:
         return float(times[ts[peak]])

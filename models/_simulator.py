@@ -10,7 +10,8 @@ What makes it honest (and the statistical baseline's life hard, as in production
   memory drift, harmless deploys, an analytics query running for an hour, chatty error logs,
   old pod restarts.
 - Noise (AR(1) with occasional spikes, Poisson counters), missing metric columns, scrape gaps,
-  logs/traces/observations present only some of the time.
+  components that export no metrics at all (the root cause may be one), faults that come and
+  go, logs/traces/observations present only some of the time.
 - The label never reaches the features: observations are produced for every database, cache,
   pod and for the health of the whole blast radius, faulty or not; the alert names the service
   that pages, usually a caller of the root cause.
@@ -172,6 +173,10 @@ class SimulationConfig(BaseModel):
     p_cache: float = Field(default=0.7, ge=0, le=1)
     p_deploys: float = Field(default=0.8, ge=0, le=1)
     p_pods: float = Field(default=0.6, ge=0, le=1)
+    #: Chance that the fault flaps (on and off every 30-90 s) instead of staying on.
+    p_intermittent: float = Field(default=0.2, ge=0, le=1)
+    #: Chance that some components (5-15 %, the root cause among them or not) export no metrics.
+    p_uninstrumented: float = Field(default=0.15, ge=0, le=1)
 
     def weights(self) -> dict[FaultType, float]:
         if not self.fault_weights:
@@ -422,7 +427,32 @@ class _Simulation:
         self.cache_full: set[int] = set()
         self.base = self._baselines()
         if self.fault is not None and self.root is not None:
+            effects = (
+                "own_latency",
+                "own_errors",
+                "cpu_add",
+                "mem_add",
+                "disk_add",
+                "net_add",
+                "conn_add",
+                "slow_add",
+                "hit_drop",
+                "evict_add",
+            )
+            before = {name: getattr(self, name).copy() for name in effects}
             self._inject(self.fault, self.root)
+            # A leak accumulates and a deploy stays deployed; other faults may come and go.
+            flapping = self.fault not in (FaultType.MEMORY, FaultType.BAD_DEPLOY)
+            if flapping and rng.random() < self.config.p_intermittent:
+                period = int(rng.integers(30, 91))
+                duty = rng.uniform(0.4, 0.7)
+                t = np.arange(T) - self.inject
+                on = np.where(t < 0, 0.0, ((t % period) < duty * period).astype(float))
+                for name in effects:
+                    setattr(self, name, before[name] + (getattr(self, name) - before[name]) * on)
+                self.down &= on > 0
+                self.pool_full &= on > 0
+                self.decoy_notes.append(f"intermittent fault (period {period} s)")
         self._decoys()
 
     def _baselines(self) -> dict[str, np.ndarray]:
@@ -661,6 +691,7 @@ class _Simulation:
     def _metrics(self) -> pd.DataFrame:
         rng, base, T = self.rng, self.base, self.T
         names: list[str] = []
+        owners: list[int] = []
         blocks: list[np.ndarray] = []
         noises = self._noise(self.sigma, self.spike_rate, 9)
         for s in range(self.n):
@@ -711,10 +742,17 @@ class _Simulation:
                 if self.scrape_lost[s]:
                     values[down] = np.nan
                 names.append(f"{name}_{metric}")
+                owners.append(s)
                 blocks.append(values)
         matrix = np.stack(blocks, axis=1)
         # Missing metrics: whole columns never scraped, and gaps where scrapes failed.
         keep = np.ones(len(names), dtype=bool)
+        if rng.random() < self.config.p_uninstrumented:
+            # Managed or third-party components: in the call graph, absent from the metrics.
+            count = max(1, round(rng.uniform(0.05, 0.15) * self.n))
+            dark = rng.choice(self.n, size=count, replace=False)
+            keep &= ~np.isin(np.array(owners), dark)
+            self.decoy_notes.append("no metrics from " + ", ".join(self.names[int(s)] for s in sorted(dark)))
         if rng.random() < self.config.p_missing_metrics:
             share = rng.uniform(0.05, 0.15)
             keep[rng.choice(len(names), size=max(1, int(share * len(names))), replace=False)] = False
