@@ -37,7 +37,9 @@ class CaseFeatures(BaseModel):
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> CaseFeatures:
         matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=float)
-        values = np.where(np.isfinite(matrix), matrix, None).tolist()
+        cells = matrix.astype(object)
+        cells[~np.isfinite(matrix)] = None
+        values = cells.tolist()
         candidates = [(str(s), FaultType(f)) for s, f in zip(frame["service"], frame["fault"], strict=True)]
         # Built from our own frame: the types are right, validating 20k floats would only cost time.
         return cls.model_construct(feature_names=list(FEATURE_NAMES), candidates=candidates, values=values)

@@ -148,8 +148,7 @@ def _log_evidence(signals: CaseSignals, service: str, fault: FaultType) -> list[
                 kind="log",
                 source=", ".join(callers[:3]),
                 summary=(
-                    f"{int(named.sum())} error lines of {', '.join(callers[:3])} name {service} "
-                    f"(e.g. {sample[:140]!r})"
+                    f"{int(named.sum())} error lines of {', '.join(callers[:3])} name {service} (e.g. {sample[:140]!r})"
                 ),
                 score=float(min(1.0, np.log1p(named.sum()) / 5)),
                 details={"count": int(named.sum()), "services": callers, "sample": sample},

@@ -223,8 +223,10 @@ def _metric_features(signals: CaseSignals) -> None:
     table = signals.table
     found = signals.deviations
     n, k = len(signals.services), len(METRIC_KINDS)
-    for kind in ServiceKind:
-        table[f"kind_{kind.value}"] = np.array([float(signals.kinds[name] is kind) for name in signals.services])
+    for service_kind in ServiceKind:
+        table[f"kind_{service_kind.value}"] = np.array(
+            [float(signals.kinds[name] is service_kind) for name in signals.services]
+        )
     abs_peak = np.abs(found.peak)
     service, kind_of = signals.column_service, signals.column_kind
     # Per (service, kind) the column that moved most: assign in increasing |peak| order so that

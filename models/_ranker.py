@@ -10,7 +10,7 @@ a share of the negatives is used to grow the trees; calibration sees every row.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -18,7 +18,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
-from sklearn.utils import check_random_state
+from sklearn.utils import Tags, check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
@@ -66,13 +66,13 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.input_tags.allow_nan = True
         return tags
 
-    def fit(self, X, y, groups=None):  # type: ignore[no-untyped-def]
+    def fit(self, X: Any, y: Any, groups: Any = None) -> HypothesisRanker:
         """Fit on candidate rows.
 
         Args:
@@ -105,9 +105,9 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         self.n_iter_ = max(trees.n_iter_ for trees in self.estimators_)
         return self
 
-    def _fit_folds(self, X, target, groups, folds, rng, seed) -> None:  # type: ignore[no-untyped-def]
-        self.estimators_ = []
-        self.calibrators_ = []
+    def _fit_folds(self, X, target, groups, folds, rng, seed) -> None:
+        self.estimators_: list[HistGradientBoostingClassifier] = []
+        self.calibrators_: list[IsotonicRegression | LogisticRegression | None] = []
         self.share_calibrator_: IsotonicRegression | None = None
         out_of_fold = np.full(len(target), np.nan)
         if not folds:
@@ -129,10 +129,8 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
                 self.share_calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
                     share, target
                 )
-        self.n_iter_ = max(trees.n_iter_ for trees in self.estimators_)
-        return self
 
-    def _folds(self, X, target, groups, seed):  # type: ignore[no-untyped-def]
+    def _folds(self, X, target, groups, seed):
         n_splits = max(2, int(self.cv))
         if groups is not None:
             groups = np.asarray(groups)
@@ -145,7 +143,7 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
             return []
         return list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, target))
 
-    def _grow(self, X, target, rows, rng, seed):  # type: ignore[no-untyped-def]
+    def _grow(self, X, target, rows, rng, seed):
         negatives = rows[target[rows] == 0]
         positives = rows[target[rows] == 1]
         if self.negative_rate < 1 and len(negatives):
@@ -168,7 +166,7 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
             return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, target)
         return LogisticRegression(C=1e4).fit(_logit(raw)[:, None], target)
 
-    def predict_proba(self, X):  # type: ignore[no-untyped-def]
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities, columns ordered as ``classes_``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float64)
@@ -181,7 +179,7 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         positive = np.clip(positive / len(self.estimators_), 0.0, 1.0)
         return np.column_stack([1.0 - positive, positive])
 
-    def predict_incident(self, X):  # type: ignore[no-untyped-def]
+    def predict_incident(self, X: Any) -> np.ndarray:
         """Confidence of each candidate of *one* incident (rows of ``X``) being its root cause.
 
         When the ranker was fitted with ``groups``, a row's share of the incident's probability
@@ -190,7 +188,7 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         """
         return self.score_incident(X)[0]
 
-    def score_incident(self, X):  # type: ignore[no-untyped-def]
+    def score_incident(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(predict_incident(X), predict_proba(X)[:, 1])`` in one pass over the trees."""
         positive = self.predict_proba(X)[:, 1]
         if self.share_calibrator_ is None or len(positive) == 0:
@@ -198,12 +196,12 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         share = _shares(positive, np.zeros(len(positive), dtype=int))
         return np.clip(self.share_calibrator_.predict(share), 0.0, 1.0), positive
 
-    def predict(self, X):  # type: ignore[no-untyped-def]
+    def predict(self, X: Any) -> np.ndarray:
         """The more probable label of each row."""
         proba = self.predict_proba(X)
         return self.classes_[(proba[:, 1] > 0.5).astype(int)]
 
-    def decision_function(self, X):  # type: ignore[no-untyped-def]
+    def decision_function(self, X: Any) -> np.ndarray:
         """Log-odds of the calibrated probability of the positive class (> 0 means positive)."""
         return _logit(self.predict_proba(X)[:, 1])
 

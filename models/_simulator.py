@@ -814,10 +814,10 @@ class _Simulation:
             return texts
         own = self.own_messages.get(s, ())
         failing = [c for c in self.callees[s] if self.failing[c]]
-        blamed = []
-        for callee in failing:
-            cause = self.caller_cause.get(s, "generic") if callee == self.root else "generic"
-            blamed += [template.format(callee=self.names[callee]) for template in _CALLER_ERRORS[cause]]
+        blamed: list[str] = []
+        for failing_callee in failing:
+            cause = self.caller_cause.get(s, "generic") if failing_callee == self.root else "generic"
+            blamed += [template.format(callee=self.names[failing_callee]) for template in _CALLER_ERRORS[cause]]
         if not own and not blamed:
             return texts
         use_own = rng.random(len(picks)) < (0.6 if blamed else 1.0) if own else np.zeros(len(picks), dtype=bool)

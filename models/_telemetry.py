@@ -46,11 +46,10 @@ class Telemetry(BaseModel):
 
     @field_validator("logs", mode="before")
     @classmethod
-    def _check_logs(cls, frame: object) -> pd.DataFrame | None:
-        if frame is None:
+    def _check_logs(cls, value: object) -> pd.DataFrame | None:
+        if value is None:
             return None
-        frame = _require_frame(frame, "logs", LOG_COLUMNS)
-        frame = frame.copy()
+        frame = _require_frame(value, "logs", LOG_COLUMNS).copy()
         frame["time"] = _epoch_seconds(frame["time"], "logs")
         for column in ("service", "level", "message"):
             frame[column] = _text(frame[column])
@@ -60,11 +59,10 @@ class Telemetry(BaseModel):
 
     @field_validator("traces", mode="before")
     @classmethod
-    def _check_traces(cls, frame: object) -> pd.DataFrame | None:
-        if frame is None:
+    def _check_traces(cls, value: object) -> pd.DataFrame | None:
+        if value is None:
             return None
-        frame = _require_frame(frame, "traces", TRACE_COLUMNS)
-        frame = frame.copy()
+        frame = _require_frame(value, "traces", TRACE_COLUMNS).copy()
         duration = pd.to_numeric(frame["duration"], errors="coerce")
         if duration.isna().all() and len(frame):
             raise TelemetryError("traces: the 'duration' column has no numeric value")

@@ -87,7 +87,7 @@ class Topology(BaseModel):
                     services.append({"name": end})
                     named.add(end)
         try:
-            return cls(services=services, calls=calls)
+            return cls.model_validate({"services": services, "calls": calls})
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"])

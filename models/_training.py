@@ -21,6 +21,7 @@ from models._observations import Observations
 from models._ranker import HypothesisRanker
 from models._simulator import SimulatedIncident, SimulationConfig, case_seed_of, simulate_incident
 from models._telemetry import Telemetry
+from models._topology import Topology
 from models._types import FaultType
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def labelled_rows(candidates: pd.DataFrame, root_cause: tuple[str, FaultType], i
 def incident_view(incident: SimulatedIncident, view: str) -> pd.DataFrame:
     """The candidate rows of a simulated incident as seen with ``view``'s share of the context."""
     telemetry = incident.telemetry
-    topology = incident.topology
+    topology: Topology | None = incident.topology
     observations = incident.observations
     if view == "no_topology":
         topology = None

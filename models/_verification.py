@@ -43,7 +43,6 @@ class _Vote:
 
 def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mapping[str, Any]]) -> Verification:
     """The verdict of ``task_results`` (whole task result dicts) on ``hypothesis``."""
-    key = {"component": hypothesis.component, "fault": hypothesis.fault}
     votes: list[_Vote] = []
     notes: list[str] = []
     for result in task_results:
@@ -57,14 +56,28 @@ def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mappin
     for_ = [v.evidence.summary for v in votes if v.weight > 0]
     against = [v.evidence.summary for v in votes if v.weight < 0]
     if total >= STRONG and not strong_against:
-        return Verification(**key, status="confirmed", reason="; ".join(for_), evidence=evidence)
+        return Verification(
+            component=hypothesis.component,
+            fault=hypothesis.fault,
+            status="confirmed",
+            reason="; ".join(for_),
+            evidence=evidence,
+        )
     if total <= -STRONG and not strong_for:
-        return Verification(**key, status="refuted", reason="; ".join(against), evidence=evidence)
+        return Verification(
+            component=hypothesis.component,
+            fault=hypothesis.fault,
+            status="refuted",
+            reason="; ".join(against),
+            evidence=evidence,
+        )
     if not votes:
         reason = "; ".join(notes) if notes else "no task result bears on this hypothesis"
     else:
         reason = "mixed or weak signals: " + "; ".join([*for_, *against, *notes])
-    return Verification(**key, status="inconclusive", reason=reason, evidence=evidence)
+    return Verification(
+        component=hypothesis.component, fault=hypothesis.fault, status="inconclusive", reason=reason, evidence=evidence
+    )
 
 
 def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str]) -> _Vote | None:
