@@ -287,6 +287,41 @@ def _pooled(real: dict[str, float], simulated: dict[str, float]) -> dict[str, fl
     return pooled
 
 
+#: Real held-out incidents from which the gate judges on them (simulated ones only guard).
+MIN_REAL_HELD_OUT = 20
+#: How much simulated-held-out AC@1 a model may lose while it wins on real incidents.
+SIMULATED_SLACK = 0.05
+
+
+def promotion_decision(new: dict[str, float], old: dict[str, float]) -> tuple[bool, str]:
+    """Whether a candidate with held-out scores ``new`` may replace the model scoring ``old``.
+
+    With at least ``MIN_REAL_HELD_OUT`` real held-out incidents the real ones decide (AC@1, then
+    Avg@5), as long as simulated AC@1 drops by no more than ``SIMULATED_SLACK``: production is
+    what the model must be good at, the simulator is a guard rail. With fewer, the pooled
+    held-out set decides.
+    """
+    if new.get("real_n", 0) >= MIN_REAL_HELD_OUT:
+        new_key, old_key = (new["real_ac1"], new["real_avg5"]), (old["real_ac1"], old["real_avg5"])
+        guard = new["simulated_ac1"] >= old["simulated_ac1"] - SIMULATED_SLACK
+        promoted = new_key >= old_key and guard
+        scope = f"real held-out ({int(new['real_n'])} incidents)"
+        if not guard:
+            return False, (
+                f"simulated held-out AC@1 fell from {old['simulated_ac1']:.3f} to {new['simulated_ac1']:.3f}: "
+                "kept the current model"
+            )
+    else:
+        new_key = (new["held_out_ac1"], new["held_out_avg5"])
+        old_key = (old["held_out_ac1"], old["held_out_avg5"])
+        promoted = new_key >= old_key
+        scope = f"held-out ({int(new['held_out_n'])} incidents, real and simulated)"
+    verdict = "not worse, promoted" if promoted else "worse, kept the current model"
+    return promoted, (
+        f"{scope} AC@1 {new_key[0]:.3f} vs {old_key[0]:.3f} (Avg@5 {new_key[1]:.3f} vs {old_key[1]:.3f}): {verdict}"
+    )
+
+
 def retrain(
     model_store: ModelStore,
     outcome_store: OutcomeStore,
@@ -306,7 +341,7 @@ def retrain(
     and held-out; the training ones count ``real_weight`` times. The new version is saved, the
     previous ones are kept, and it is promoted only if its AC@1 on the held-out incidents (real
     held-out ones pooled with ``held_out_simulated`` simulated ones) is not worse than the
-    current model's (ties broken by Avg@5).
+    current model's (ties broken by Avg@5); see ``promotion_decision``.
     """
     started = time.perf_counter()
     current = model_store.current()
@@ -340,13 +375,7 @@ def retrain(
     if current is None:
         promoted, reason = True, "no current model"
     else:
-        new_key = (new_metrics["held_out_ac1"], new_metrics["held_out_avg5"])
-        old_key = (previous_metrics["held_out_ac1"], previous_metrics["held_out_avg5"])
-        promoted = new_key >= old_key
-        reason = (
-            f"held-out AC@1 {new_key[0]:.3f} vs {old_key[0]:.3f} (Avg@5 {new_key[1]:.3f} vs {old_key[1]:.3f}): "
-            + ("not worse, promoted" if promoted else "worse, kept the current model")
-        )
+        promoted, reason = promotion_decision(new_metrics, previous_metrics)
     data_hash = training.data_hash()
     version = model_store.save(
         model,

@@ -13,7 +13,7 @@ from models import (
     simulate_incident,
     simulated_training_set,
 )
-from models._training import _is_held_out
+from models._training import _is_held_out, promotion_decision
 
 
 def test_training_set_is_deterministic_and_labelled() -> None:
@@ -50,7 +50,7 @@ def test_retrain_keeps_versions_and_learns_from_outcomes(tmp_path: Path) -> None
     assert second.n_real_train + second.n_real_held_out == 6
     assert models.versions() == ["v0001", "v0002"]
     assert models.current_version() == ("v0002" if second.promoted else "v0001")
-    assert "held-out AC@1" in second.reason
+    assert second.reason.startswith("held-out (") and "AC@1" in second.reason
     assert second.to_markdown().startswith("# Retraining: v0002")
 
 
@@ -58,3 +58,25 @@ def test_retrain_keeps_versions_and_learns_from_outcomes(tmp_path: Path) -> None
 def test_held_out_split_is_stable(fraction: float) -> None:
     assert all(_is_held_out(f"inc-{i}", fraction) == (fraction == 1.0) for i in range(50))
     assert _is_held_out("inc-7", 0.3) == _is_held_out("inc-7", 0.3)
+
+
+def test_promotion_gate() -> None:
+    old = {
+        "real_n": 25,
+        "real_ac1": 0.80,
+        "real_avg5": 0.9,
+        "simulated_ac1": 0.95,
+        "held_out_ac1": 0.9,
+        "held_out_avg5": 0.9,
+    }
+    better_on_real = {**old, "real_ac1": 0.84, "simulated_ac1": 0.93, "held_out_ac1": 0.85}
+    assert promotion_decision(better_on_real, old)[0]
+    worse_on_real = {**old, "real_ac1": 0.76, "held_out_ac1": 0.99}
+    assert not promotion_decision(worse_on_real, old)[0]
+    breaks_simulated = {**old, "real_ac1": 0.9, "simulated_ac1": 0.85}
+    promoted, reason = promotion_decision(breaks_simulated, old)
+    assert not promoted and "simulated held-out AC@1 fell" in reason
+    few_real = {**old, "real_n": 5, "real_ac1": 1.0, "held_out_ac1": 0.88, "held_out_n": 55}
+    assert not promotion_decision(few_real, {**old, "real_n": 5})[0]
+    tie = {**old, "held_out_n": 55}
+    assert promotion_decision(tie, tie)[0]
