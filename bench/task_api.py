@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def row(name: str, samples: list[float], direct_p50: float | None = None) -> Non
     p50, p99 = percentiles(samples)
     extra = ""
     if direct_p50 is not None:
-        extra = f"{p50 - direct_p50:>11.1f}{p50 / direct_p50:>8.1f}x"
+        extra = f"{p50 - direct_p50:>13.1f}{p50 / direct_p50:>7.1f}x"
     print(f"  {name:<44}{p50:>9.1f}{p99:>9.1f}{extra}", flush=True)
 
 
@@ -179,7 +180,7 @@ def round_trips(runs: int, api_url: str) -> None:
 
     print(f"\n(a) sync echo round trip, {runs} runs each, alternating with a direct run (client and server in "
           "this process)")
-    print(f"  {'path':<44}{'p50 ms':>9}{'p99 ms':>9}{'overhead ms':>11}{'ratio':>9}")
+    print(f"  {'path':<44}{'p50 ms':>9}{'p99 ms':>9}{'overhead ms':>13}{'ratio':>8}")
     for run_as in ("engine", "task-run", "flow-run"):
         with gateway(run_as) as url, api_client(url) as http:
             direct_ms, api_ms = paired(direct, lambda http=http: sync_echo(http), runs)
@@ -220,25 +221,30 @@ def throughput(run_as: str, tasks: int, clients: int) -> None:
                     sent.append((response.json()["id"], word))
             return sent
 
+        since = datetime.now(UTC).isoformat()
         start = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             sent = [pair for batch in pool.map(submit, range(clients)) for pair in batch]
         submitted = time.perf_counter() - start
         with api_client(url) as http:
-            while True:
-                page = http.get("/api/v1/tasks", params={"status": "pending", "limit": 1}).json()["total"]
-                running = http.get("/api/v1/tasks", params={"status": "running", "limit": 1}).json()["total"]
-                if page + running == 0:
-                    break
+            def unfinished(status: str) -> int:
+                params = {"status": status, "limit": 1, "since": since}
+                return int(http.get("/api/v1/tasks", params=params).json()["total"])
+
+            while unfinished("pending") + unfinished("running"):
                 time.sleep(0.2)
             elapsed = time.perf_counter() - start
             records = 0
             for offset in range(0, tasks + 500, 500):
-                records += len(http.get("/api/v1/tasks", params={"limit": 500, "offset": offset}).json()["items"])
+                records += len(http.get("/api/v1/tasks", params={"limit": 500, "offset": offset, "since": since}
+                                        ).json()["items"])
         with ThreadPoolExecutor(8) as pool, api_client(url) as http:
             views = list(pool.map(lambda pair: http.get(f"/api/v1/tasks/{pair[0]}").json(), sent))
     ids = [task_id for task_id, _ in sent]
     outputs = sorted(view["result"]["output"] for view in views if view["status"] == "succeeded")
+    for view in views:
+        if view["status"] != "succeeded":
+            print(f"    not succeeded: {view['id']} {view['status']} {view['error']}")
     expected = sorted(f"{word}\n" for _, word in sent)
     print(f"  {run_as:<10} {len(ids):>5} submitted in {submitted:5.1f} s, all done in {elapsed:5.1f} s: "
           f"{len(ids) / elapsed:6.1f} tasks/s | unique ids {len(set(ids))}, records {records}, "

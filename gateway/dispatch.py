@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -48,6 +49,9 @@ BATCH_ENTRYPOINT = "flows/batch.py:execute_batch"
 WORKER_TYPE = "cloud-agent"
 #: A work-pool task still running this long after its own timeout is considered lost.
 RUN_SLACK_SECONDS = 30.0
+#: Flow runs and log lines read per request (the API's page size), and log pages per tick at most.
+_PAGE = 200
+_MAX_LOG_PAGES = 10
 
 T = TypeVar("T")
 
@@ -268,7 +272,8 @@ class InProcessDispatcher(Dispatcher):
         planned = item.planned()
         with tags(*item.tags):
             # A run name is a format template to Prefect: a command's braces must be doubled.
-            named = run_executor_task.with_options(task_run_name=item.run_name.replace("{", "{{").replace("}", "}}"))
+            named = run_executor_task.with_options(task_run_name=item.run_name.replace("{", "{{").replace("}", "}}"),
+                                                   result_storage=_local_result_storage())
             return named(planned.task, item.actor, task_id=item.task_id, stream_output=True)
 
     @staticmethod
@@ -278,15 +283,26 @@ class InProcessDispatcher(Dispatcher):
         from flows._prefect import without_flow_heartbeats
         from flows.batch import execute_batch
 
-        # No persisted flow result: the task store keeps the result; persisting costs a storage
-        # lookup and a file per run.
-        batch = execute_batch.with_options(flow_run_name=item.task_id, persist_result=False)
+        # No persisted flow result: the task store keeps the result.
+        batch = execute_batch.with_options(flow_run_name=item.task_id, persist_result=False,
+                                           result_storage=_local_result_storage())
         with without_flow_heartbeats(), tags(*item.tags):
             results = batch(item.environment, [item.planned()], item.actor)
         return results[0]
 
     async def close(self) -> None:
         await asyncio.to_thread(self._threads.shutdown)
+
+
+def _local_result_storage() -> Path:
+    """Prefect's local result folder, named explicitly.
+
+    Without it every run asks the server for its default result storage (``GET /admin/storage``):
+    one blocking request per task run, 10-70 ms on a busy server, for runs that persist nothing.
+    """
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().results.local_storage_path)
 
 
 # -- work pools ---------------------------------------------------------------------------------
@@ -302,7 +318,8 @@ class _Watch:
     pickup_deadline: float
     run_deadline: float | None = None
     seen_logs: set[UUID] = field(default_factory=set)
-    log_cursor: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(seconds=5))
+    #: Lines are read from here on: a minute back at first, as a worker's clock may be off.
+    log_cursor: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(seconds=60))
 
 
 class WorkPoolDispatcher(Dispatcher):
@@ -402,34 +419,36 @@ class WorkPoolDispatcher(Dispatcher):
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
         ids = list(self._watches)
-        if not ids:
-            return
-        await self._read_lines(ids)
-        runs = await self._client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
         now = time.monotonic()
-        for run in runs:
-            watch = self._watches.get(run.id)
-            if watch is None or watch.future.done() or run.state is None:
-                continue
-            state = run.state
-            if state.is_final():
-                await self._read_lines([run.id])  # the worker flushes its last lines as the run ends
-                watch.future.set_result(await self._result_of(state, watch.item, str(run.id)))
-            elif state.is_running():
-                if watch.run_deadline is None:
-                    watch.run_deadline = now + watch.item.timeout + RUN_SLACK_SECONDS
-                elif now > watch.run_deadline:
-                    await self._cancel(run.id, "the task ran past its timeout; the gateway stopped waiting")
-                    watch.future.set_result(lost_result(
-                        watch.item, "worker_unresponsive",
-                        f"flow run {run.id} ran {RUN_SLACK_SECONDS:g} s past the task's timeout", ran=True))
-            elif now > watch.pickup_deadline and not state.is_pending():
-                await self._cancel(run.id, "no worker picked the task up in time")
+        for chunk in _chunks(ids, _PAGE):
+            await self._read_lines(chunk)
+            runs = await self._client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=_PAGE
+            )
+            for run in runs:
+                watch = self._watches.get(run.id)
+                if watch is not None and not watch.future.done() and run.state is not None:
+                    await self._check(run.id, run.state, watch, now)
+
+    async def _check(self, flow_run_id: UUID, state: Any, watch: _Watch, now: float) -> None:
+        if state.is_final():
+            await self._read_lines([flow_run_id])  # the worker flushes its last lines as the run ends
+            watch.future.set_result(await self._result_of(state, watch.item, str(flow_run_id)))
+        elif state.is_running():
+            if watch.run_deadline is None:
+                watch.run_deadline = now + watch.item.timeout + RUN_SLACK_SECONDS
+            elif now > watch.run_deadline:
+                await self._cancel(flow_run_id, "the task ran past its timeout; the gateway stopped waiting")
                 watch.future.set_result(lost_result(
-                    watch.item, "not_picked_up",
-                    f"no worker of environment {watch.item.environment!r} picked flow run {run.id} up within "
-                    f"{self.pickup_grace_seconds:g} s; is `cloud-agent worker --env {watch.item.environment}` running?",
-                    ran=False))
+                    watch.item, "worker_unresponsive",
+                    f"flow run {flow_run_id} ran {RUN_SLACK_SECONDS:g} s past the task's timeout", ran=True))
+        elif state.is_scheduled() and now > watch.pickup_deadline:
+            await self._cancel(flow_run_id, "no worker picked the task up in time")
+            watch.future.set_result(lost_result(
+                watch.item, "not_picked_up",
+                f"no worker of environment {watch.item.environment!r} picked flow run {flow_run_id} up within "
+                f"{self.pickup_grace_seconds:g} s; is `cloud-agent worker --env {watch.item.environment}` running?",
+                ran=False))
 
     async def _read_lines(self, ids: list[UUID]) -> None:
         from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterTimestamp
@@ -440,20 +459,24 @@ class WorkPoolDispatcher(Dispatcher):
             return
         # Batches from different runs arrive out of order: read from the oldest cursor, drop repeats.
         since = min(watch.log_cursor for watch in watches)
-        logs = await self._client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids), timestamp=LogFilterTimestamp(after_=since)),
-            sort=LogSort.TIMESTAMP_ASC,
-            limit=200,
-        )
-        for entry in logs:
-            watch = self._watches.get(entry.flow_run_id) if entry.flow_run_id else None
-            if watch is None or entry.id in watch.seen_logs or entry.task_run_id is None:
-                continue
-            watch.seen_logs.add(entry.id)
-            watch.log_cursor = max(watch.log_cursor, entry.timestamp - timedelta(seconds=5))
-            marker, _, line = entry.message.partition(" ")
-            if marker in ("|", "!"):
-                watch.on_line("stdout" if marker == "|" else "stderr", line)
+        log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids), timestamp=LogFilterTimestamp(after_=since))
+        for page in range(_MAX_LOG_PAGES):
+            logs = await self._client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=_PAGE,
+                                                offset=page * _PAGE)
+            for entry in logs:
+                self._deliver(entry)
+            if len(logs) < _PAGE:
+                break
+
+    def _deliver(self, entry: Any) -> None:
+        watch = self._watches.get(entry.flow_run_id) if entry.flow_run_id else None
+        if watch is None or entry.id in watch.seen_logs or entry.task_run_id is None:
+            return
+        watch.seen_logs.add(entry.id)
+        watch.log_cursor = max(watch.log_cursor, entry.timestamp - timedelta(seconds=5))
+        marker, _, line = entry.message.partition(" ")
+        if marker in ("|", "!"):
+            watch.on_line("stdout" if marker == "|" else "stderr", line)
 
     async def _result_of(self, state: Any, item: DispatchItem, flow_run_id: str) -> TaskResult:
         if not state.is_completed():
@@ -508,6 +531,10 @@ async def ensure_batch_deployment(environment: str, work_pool: str) -> UUID:
             flow_id, environment, work_pool_name=work_pool, entrypoint=BATCH_ENTRYPOINT,
         )
         return deployment_id
+
+
+def _chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def make_dispatcher(mode: str, run_as: RunAs, *, threads: int, poll_seconds: float,

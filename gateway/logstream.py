@@ -9,6 +9,7 @@ subscriber through the event loop. The last message of a task is its final statu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -114,7 +115,10 @@ class LogHub:
 
         def publish(stream: str, line: str) -> None:
             at = datetime.now(UTC)
-            loop.call_soon_threadsafe(self._append, task_id, stream, line, at)
+            # A task still running while the gateway shuts down outlives the loop: its lines have
+            # no one left to go to, and must not fail the task.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._append, task_id, stream, line, at)
 
         return publish
 

@@ -31,6 +31,9 @@ def test_the_api_keeps_its_openapi_contract(
     command = [
         str(st), "run", f"{gateway.url}/openapi.json",
         "--header", f"Authorization: Bearer {APPROVER}",  # the approver reaches every operation
+        # The task API's operations; other routers (the Alertmanager webhook starts diagnosis cycles)
+        # are fuzzed by their own tests.
+        "--include-path-regex", r"^/(api/v1/(tasks|agents)|healthz)",
         "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--workers", "1",
         "--generation-database", "none", "--no-color", "--report-dir", str(tmp_path / "report"),
     ]
