@@ -149,7 +149,8 @@ class CloudAgentClient:
         except ValueError:
             body = None
         if response.status_code >= 400 or not isinstance(body, dict):
-            error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+            found = body.get("error") if isinstance(body, dict) else None
+            error: dict[str, Any] = found if isinstance(found, dict) else {}
             message = error.get("message") or response.text[:200] or response.reason_phrase
             raise ApiRequestFailed(f"{response.status_code} {message}", status=response.status_code,
                                    code=error.get("code", f"http_{response.status_code}"))

@@ -459,7 +459,8 @@ class WorkPoolDispatcher(Dispatcher):
             return
         # Batches from different runs arrive out of order: read from the oldest cursor, drop repeats.
         since = min(watch.log_cursor for watch in watches)
-        log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids), timestamp=LogFilterTimestamp(after_=since))
+        log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids),
+                               timestamp=LogFilterTimestamp(after_=since))  # type: ignore[arg-type]  # a datetime
         for page in range(_MAX_LOG_PAGES):
             logs = await self._client.read_logs(log_filter=log_filter, sort=LogSort.TIMESTAMP_ASC, limit=_PAGE,
                                                 offset=page * _PAGE)

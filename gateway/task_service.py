@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -348,7 +348,9 @@ class TaskService:
         result = record.result
         seq = 0
         at = (result.finished_at if result else None) or record.created_at
-        outputs = (("stdout", result.output), ("stderr", result.stderr)) if result else ()
+        outputs: tuple[tuple[Literal["stdout", "stderr"], str | None], ...] = (
+            (("stdout", result.output), ("stderr", result.stderr)) if result else ()
+        )
         for stream, text in outputs:
             for line in (text or "").splitlines()[: self.settings.log_lines_per_task]:
                 seq += 1

@@ -189,7 +189,8 @@ class SQLiteTaskStore:
 
     def query(self, query: TaskQuery) -> tuple[list[TaskRecord], int]:
         """Records matching ``query``, newest first, and how many match in all."""
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         for column, value in (("agent_id", query.agent_id), ("type", query.type),
                               ("status", query.status.value if query.status else None),
                               ("submitted_by", query.submitted_by)):
