@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import pq
 
 from executors._base import Executor, RunContext
 from executors._config import Connection
@@ -150,8 +151,22 @@ def _stream(db: psycopg.Connection, statement: str, ctx: RunContext) -> ResultSe
             total += 1
             if total <= max_rows:
                 rows.append([jsonable(value) for value in row])
-        columns = [column.name for column in cursor.description or []]
+        columns = [column.name for column in cursor.description] if cursor.description else _describe(db, statement)
     return ResultSet(statement=statement, columns=columns, rows=rows, row_count=total, truncated=total > len(rows))
+
+
+def _describe(db: psycopg.Connection, statement: str) -> list[str]:
+    """The columns of a statement that returned no row (psycopg's stream() then has none).
+
+    The statement is prepared (parsed and planned, not run) as the unnamed statement and described.
+    """
+    pgconn = db.pgconn
+    encoding = db.info.encoding
+    prepared = pgconn.prepare(b"", statement.encode(encoding))
+    if prepared.status != pq.ExecStatus.COMMAND_OK:
+        return []
+    described = pgconn.describe_prepared(b"")
+    return [(described.fname(i) or b"").decode(encoding) for i in range(described.nfields)]
 
 
 def _execute(db: psycopg.Connection, statement: str, ctx: RunContext) -> ResultSet:

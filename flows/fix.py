@@ -78,7 +78,7 @@ def _ask_a_person(fix: FixSuggestion, root: Hypothesis, report: CycleReport) -> 
             wait_for_input=FixDecision.with_initial_data(description=description, approve=False),
             timeout=current.approval_timeout_seconds,
             poll_interval=current.approval_poll_seconds,
-            key=f"fix-{fix.action}",
+            key=f"fix-{fix.action.replace('_', '-').lower()}",
         )
     except FlowPauseTimeout:
         _resume_after_timeout()

@@ -17,12 +17,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models._hypothesis import FixSuggestion, Hypothesis
+from models._observations import LONG_RUNNING_SECONDS, MAX_TOP_QUERIES
 from models._target import TargetContext
 from models._types import FaultType, Risk, ServiceKind
 
 PG_ACTIVITY = (
-    "SELECT pid, now() - query_start AS duration, state, wait_event_type, query FROM pg_stat_activity "
-    "WHERE state <> 'idle' ORDER BY duration DESC NULLS LAST"
+    "SELECT pid, usename, application_name, client_addr, now() - query_start AS duration, state, wait_event_type, "
+    "query FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() ORDER BY duration DESC NULLS LAST"
 )
 PG_CONNECTIONS = (
     "SELECT count(*) AS connections, current_setting('max_connections')::int AS max_connections FROM pg_stat_activity"
@@ -338,22 +339,34 @@ def fix_suggestions(
 
     def terminate_queries() -> None:
         details = _db_details(hypothesis)
+        # The sessions the evidence saw stuck, by id: the fix ends those and nothing else.
+        ids = [
+            str(q["id"])
+            for q in details.get("top_queries", [])
+            if str(q.get("id") or "").isdigit() and q.get("seconds", 0) > LONG_RUNNING_SECONDS
+        ][:MAX_TOP_QUERIES]
         for engine in _engines(c, target):
             if engine == "postgres":
-                add(
-                    "terminate_long_queries",
-                    f"Terminate statements running for more than 60 s on {c}.",
-                    _sql("postgres", PG_TERMINATE, conn, target),
-                    Risk.MEDIUM,
-                )
+                if ids:
+                    # The age guard keeps a pid reused by a new session since the evidence alive.
+                    command = (
+                        f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({', '.join(ids)}) "
+                        f"AND state <> 'idle' AND now() - query_start > interval '{LONG_RUNNING_SECONDS:g} seconds'"
+                    )
+                    description = (
+                        f"Terminate the {len(ids)} statement(s) seen running over {LONG_RUNNING_SECONDS:g} s on {c}."
+                    )
+                else:
+                    command = PG_TERMINATE
+                    description = f"Terminate statements running for more than 60 s on {c}."
+                add("terminate_long_queries", description, _sql("postgres", command, conn, target), Risk.MEDIUM)
             else:
-                ids = [q["id"] for q in details.get("top_queries", []) if q.get("id") and q.get("seconds", 0) > 60]
-                ids = [i for i in ids if str(i).isdigit()]
-                command = " ".join(f"KILL {i};" for i in ids[:20]) if ids else "KILL <id>;"
+                command = " ".join(f"KILL {i};" for i in ids) if ids else "KILL <id>;"
                 add(
                     "terminate_long_queries",
-                    f"Kill the statements running for more than 60 s on {c}"
-                    + ("" if ids else " (ids unknown: read them from the process list)."),
+                    f"Kill the {len(ids)} statement(s) seen running over {LONG_RUNNING_SECONDS:g} s on {c}"
+                    if ids
+                    else f"Kill the long-running statements on {c} (ids unknown: read them from the process list).",
                     _sql("mysql", command, conn, target),
                     Risk.MEDIUM,
                     runnable=bool(ids),

@@ -16,6 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 #: A query running longer than this (seconds) counts as long-running.
 LONG_RUNNING_SECONDS = 5.0
+#: Statements kept in a snapshot (their ids are what a fix may terminate), and clients.
+MAX_TOP_QUERIES = 50
+MAX_CLIENTS = 10
+#: A client whose long-running sessions are at least this many, and this share of its sessions,
+#: has an exhausted pool: new requests of that application wait for a connection.
+STUCK_POOL_MIN_SESSIONS = 5
+STUCK_POOL_SHARE = 0.8
 
 _IDLE_STATES = {"idle", "sleep", ""}
 _MYSQL_IDLE_COMMANDS = {"sleep", "daemon", "binlog dump", "connect"}
@@ -28,6 +35,18 @@ class TopQuery(BaseModel):
     seconds: float
     state: str = ""
     query: str = ""
+
+
+class ClientSessions(BaseModel):
+    """The sessions one client (an application's pool) holds on a database."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: ``application_name`` (PostgreSQL) or ``user@host/db`` (MySQL); ``usename`` when unnamed.
+    client: str
+    connections: int = Field(ge=0)
+    active: int = Field(default=0, ge=0)
+    long_running: int = Field(default=0, ge=0)
 
 
 class DbSnapshot(BaseModel):
@@ -45,6 +64,14 @@ class DbSnapshot(BaseModel):
     longest_seconds: float = Field(default=0.0, ge=0)
     waiting_on_locks: int = Field(default=0, ge=0)
     top_queries: list[TopQuery] = Field(default_factory=list)
+    #: Sessions per client, most long-running first: an application whose whole pool is stuck in
+    #: long statements shows here even when the server is far from its ``max_connections``.
+    clients: list[ClientSessions] = Field(default_factory=list)
+
+    @property
+    def stuck_client(self) -> ClientSessions | None:
+        """The client with the most long-running sessions, if it has any."""
+        return self.clients[0] if self.clients and self.clients[0].long_running > 0 else None
 
     @property
     def usage(self) -> float | None:
@@ -173,18 +200,23 @@ def db_snapshot_from_result(data: Mapping[str, Any], engine: str, service: str) 
             sessions.append(record)
     tops: list[TopQuery] = []
     active = long_running = waiting = 0
+    per_client: dict[str, list[int]] = {}
     for record in sessions:
         state = str(record.get("state") or "").strip().lower()
         idle = _is_idle(record, state)
         seconds = _session_seconds(record)
         query = str(record.get("query") or record.get("info") or "")
+        counts = per_client.setdefault(_client_of(record), [0, 0, 0])
+        counts[0] += 1
         if not idle:
             active += 1
+            counts[1] += 1
         if _waits_on_lock(record, state):
             waiting += 1
         if seconds is not None and not idle and query:
             if seconds > LONG_RUNNING_SECONDS:
                 long_running += 1
+                counts[2] += 1
             ident = record.get("pid", record.get("id"))
             label = state or str(record.get("command") or "").lower()
             tops.append(TopQuery(id=None if ident is None else str(ident), seconds=seconds, state=label, query=query))
@@ -202,8 +234,24 @@ def db_snapshot_from_result(data: Mapping[str, Any], engine: str, service: str) 
         long_running=long_running,
         longest_seconds=tops[0].seconds if tops else 0.0,
         waiting_on_locks=waiting,
-        top_queries=tops[:10],
+        top_queries=tops[:MAX_TOP_QUERIES],
+        clients=sorted(
+            (ClientSessions(client=c, connections=n, active=a, long_running=r) for c, (n, a, r) in per_client.items()),
+            key=lambda client: (client.long_running, client.connections),
+            reverse=True,
+        )[:MAX_CLIENTS],
     )
+
+
+def _client_of(record: Mapping[str, Any]) -> str:
+    """Who holds a session: PostgreSQL's application_name (else user), MySQL's user@host/db."""
+    application = str(record.get("application_name") or "").strip()
+    if application:
+        return application
+    user = str(record.get("usename") or record.get("user") or "").strip() or "?"
+    host = str(record.get("host") or record.get("client_addr") or "").strip().rsplit(":", 1)[0]
+    database = str(record.get("db") or record.get("datname") or "").strip()
+    return f"{user}@{host}/{database}" if host or database else user
 
 
 def _is_key_value(columns: Sequence[str]) -> bool:

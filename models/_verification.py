@@ -17,6 +17,8 @@ from typing import Any
 from models._hypothesis import Evidence, Hypothesis, Verification
 from models._observations import (
     LONG_RUNNING_SECONDS,
+    STUCK_POOL_MIN_SESSIONS,
+    STUCK_POOL_SHARE,
     cache_stats_from_info,
     db_snapshot_from_result,
     health_check_from_result,
@@ -232,14 +234,33 @@ def _read_sql(hypothesis: Hypothesis, engine: str, data: Mapping[str, Any]) -> _
         )
     if fault is FaultType.DB_POOL_EXHAUSTED:
         usage = snapshot.usage
+        stuck = snapshot.stuck_client
+        if (
+            stuck is not None
+            and stuck.long_running >= STUCK_POOL_MIN_SESSIONS
+            and (stuck.long_running >= STUCK_POOL_SHARE * stuck.connections)
+        ):
+            # The spec's scenario 3: long-running statements hold an application's connections,
+            # which exhausts its pool long before the server's max_connections.
+            summary = (
+                f"{c}: {stuck.long_running} of {stuck.connections} connections of {stuck.client} are held by "
+                f"statements over {LONG_RUNNING_SECONDS:g} s (longest {snapshot.longest_seconds:.0f} s)"
+            )
+            return _Vote(STRONG, Evidence(kind="db", source=c, summary=summary, score=0.95, details=details))
+        if usage is not None and usage >= 0.9:
+            summary = f"{c}: {snapshot.connections}/{snapshot.max_connections} connections ({usage:.0%})"
+            return _Vote(STRONG, Evidence(kind="db", source=c, summary=summary, score=min(1.0, usage), details=details))
+        if sessions_seen:
+            summary = (
+                f"{c}: no client's connections are held by long statements ({snapshot.active} active sessions, "
+                f"longest {snapshot.longest_seconds:.0f} s)"
+            )
+            return _Vote(-STRONG, Evidence(kind="db", source=c, summary=summary, score=0.8, details=details))
         if usage is None:
             return None
+        # A bare connection count with room to spare says nothing of an application's own pool.
         summary = f"{c}: {snapshot.connections}/{snapshot.max_connections} connections ({usage:.0%})"
-        if usage >= 0.9:
-            return _Vote(STRONG, Evidence(kind="db", source=c, summary=summary, score=min(1.0, usage), details=details))
-        if usage < 0.7:
-            return _Vote(-STRONG, Evidence(kind="db", source=c, summary=summary, score=0.8, details=details))
-        return _Vote(0, Evidence(kind="db", source=c, summary=summary, score=0.4, details=details))
+        return _Vote(0, Evidence(kind="db", source=c, summary=summary, score=0.3, details=details))
     return None
 
 

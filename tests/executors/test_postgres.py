@@ -79,6 +79,18 @@ def test_several_statements_give_one_result_set_each(agent: CloudAgent) -> None:
     assert sets[2]["rows"][0][0][:2].isdigit()
 
 
+def test_a_statement_with_no_row_still_names_its_columns(agent: CloudAgent) -> None:
+    # A process list with no stuck session is evidence too: its columns must say what it is.
+    result = agent.run(
+        {"type": "postgres", "command": "SELECT pid, state, query FROM pg_stat_activity WHERE false; SELECT 1 AS one"}
+    )
+
+    assert result.status is TaskStatus.SUCCEEDED, result.error
+    empty, one = result.data["result_sets"]
+    assert empty["columns"] == ["pid", "state", "query"] and empty["rows"] == [] and empty["row_count"] == 0
+    assert one["columns"] == ["one"] and one["rows"] == [[1]]
+
+
 def test_values_come_back_as_json(agent: CloudAgent) -> None:
     result = agent.run(
         {

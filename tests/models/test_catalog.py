@@ -153,3 +153,26 @@ def test_restarting_a_datastore_is_high_risk_and_scale_needs_replicas() -> None:
 )
 def test_index_target(query: str, expected: tuple[str, str] | None) -> None:
     assert index_target(query) == expected
+
+
+def test_postgres_terminate_fix_names_the_stuck_sessions_it_saw() -> None:
+    db = Evidence(
+        kind="db",
+        source="orders-db",
+        summary="...",
+        score=0.9,
+        details={
+            "top_queries": [
+                {"id": "31471", "seconds": 40.0, "query": "SELECT pg_sleep(900)"},
+                {"id": "31473", "seconds": 39.0, "query": "SELECT pg_sleep(900)"},
+                {"id": "31480", "seconds": 0.2, "query": "SELECT 1"},  # not stuck: left alone
+            ]
+        },
+    )
+    hypothesis_ = hypothesis("orders-db", FaultType.DB_POOL_EXHAUSTED, evidence=[db])
+    fix = {f.action: f for f in fix_suggestions(hypothesis_, TARGET)}["terminate_long_queries"]
+    command = fix.command["command"]
+    assert "pid IN (31471, 31473)" in command and "31480" not in command
+    # A pid reused by a new session since the evidence is not terminated: the age guard.
+    assert "now() - query_start > interval '5 seconds'" in command
+    assert fix.runnable and fix.risk is Risk.MEDIUM

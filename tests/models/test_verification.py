@@ -29,8 +29,31 @@ def test_slow_queries_confirm_and_their_absence_refutes() -> None:
 def test_pool_usage() -> None:
     full = sql([[100, 100]], ["connections", "max_connections"])
     assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [full]).status == "confirmed"
+    # A bare count with room to spare says nothing about an application's own pool (which is
+    # exhausted long before the server's max_connections): neither confirmed nor refuted.
     low = sql([[10, 100]], ["connections", "max_connections"])
-    assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [low]).status == "refuted"
+    assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [low]).status == "inconclusive"
+
+
+SESSION_COLUMNS = ["pid", "application_name", "duration", "state", "wait_event_type", "query"]
+
+
+def test_an_application_pool_held_by_long_statements_confirms_pool_exhaustion() -> None:
+    stuck = [[100 + i, "orders-service", 40.0 + i, "active", None, "SELECT pg_sleep(900)"] for i in range(12)]
+    other = [[300, "billing", 0.2, "active", None, "SELECT 1"]]
+    verdict = interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [sql(stuck + other, SESSION_COLUMNS)])
+    assert verdict.status == "confirmed"
+    assert "12 of 12 connections of orders-service" in verdict.reason
+
+
+def test_sessions_without_a_stuck_pool_refute_pool_exhaustion() -> None:
+    # What the re-verification after a successful fix sees: sessions, none of them stuck.
+    quick = [[100 + i, "orders-service", 0.1, "active", None, "SELECT 1"] for i in range(3)]
+    verdict = interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [sql(quick, SESSION_COLUMNS)])
+    assert verdict.status == "refuted"
+    # A few long statements among many connections of one client are not an exhausted pool.
+    few = [[100 + i, "orders-service", 30.0 if i < 2 else 0.1, "active", None, "SELECT x"] for i in range(10)]
+    assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [sql(few, SESSION_COLUMNS)]).status == "refuted"
 
 
 def test_failed_or_denied_tasks_are_inconclusive() -> None:
