@@ -53,7 +53,9 @@ def test_sessions_without_a_stuck_pool_refute_pool_exhaustion() -> None:
     assert verdict.status == "refuted"
     # A few long statements among many connections of one client are not an exhausted pool.
     few = [[100 + i, "orders-service", 30.0 if i < 2 else 0.1, "active", None, "SELECT x"] for i in range(10)]
-    assert interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [sql(few, SESSION_COLUMNS)]).status == "refuted"
+    assert (
+        interpret_verification(hypothesis(FaultType.DB_POOL_EXHAUSTED), [sql(few, SESSION_COLUMNS)]).status == "refuted"
+    )
 
 
 def test_failed_or_denied_tasks_are_inconclusive() -> None:
