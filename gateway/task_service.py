@@ -25,6 +25,7 @@ import structlog
 from executors import (
     Approval,
     AuditLog,
+    CloudAgentError,
     Environment,
     EnvironmentCatalog,
     ErrorInfo,
@@ -136,9 +137,12 @@ class TaskService:
         await self.dispatcher.start()
         for record in self.store.active(self.settings.gateway_name):
             if record.dispatch == "work-pool" and record.flow_run_id and self.dispatcher.name == "work-pool":
-                self._resume(record)
-            else:
-                self._settle_orphan(record)
+                try:
+                    self._resume(record)
+                    continue
+                except CloudAgentError as exc:  # its environment is gone from the configuration
+                    log.warning("cannot_resume", task_id=record.id, error=str(exc))
+            self._settle_orphan(record)
 
     async def stop(self) -> None:
         """Refuse queued tasks, give running ones a grace period, then close everything."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ class Gateway:
     url: str
     app: FastAPI
     state_dir: Path
+    running: AbstractContextManager[str] = field(repr=False)
 
     def http(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -37,7 +39,30 @@ class Gateway:
         return self.url.replace("http://", "ws://") + "/ws"
 
 
-GatewayFactory = Callable[..., Gateway]
+class GatewayFactory:
+    """Starts task API servers: ``factory(gateway_run_as="engine", ...)``; all stop at the test's end.
+
+    Keyword arguments are ``GatewaySettings`` fields. The default runs tasks on the bare engine
+    (no Prefect); tests of the Prefect paths ask for ``prefect_api`` and a ``gateway_run_as``.
+    """
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.started: list[Gateway] = []
+
+    def __call__(self, **overrides: Any) -> Gateway:
+        overrides.setdefault("gateway_run_as", "engine")
+        app = create_app(GatewaySettings(**overrides))
+        running = serving(app)
+        gateway = Gateway(running.__enter__(), app, self.state_dir, running)
+        self.started.append(gateway)
+        return gateway
+
+    def stop(self, gateway: Gateway) -> None:
+        """Stop one server now (its lifespan's shutdown runs), as a restart does."""
+        if gateway in self.started:
+            self.started.remove(gateway)
+            gateway.running.__exit__(None, None, None)
 
 
 @pytest.fixture(autouse=True)
@@ -51,30 +76,15 @@ def _fresh_engine() -> Iterator[None]:
 
 
 @pytest.fixture
-def gateway_factory(
-    config_dir: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[GatewayFactory]:
-    """Start task API servers on the test environments: ``start(gateway_run_as="engine", ...)``.
-
-    Keyword arguments are ``GatewaySettings`` fields. The default runs tasks on the bare engine
-    (no Prefect); tests of the Prefect paths ask for ``prefect_api`` and ``gateway_run_as="flow-run"``.
-    """
+def gateway_factory(config_dir: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayFactory]:
+    """Task API servers on the test environments (see ``GatewayFactory``)."""
     monkeypatch.setenv("CLOUD_AGENT_TOKENS", TOKENS)
-    stack: list[Any] = []
-
-    def start(**overrides: Any) -> Gateway:
-        overrides.setdefault("gateway_run_as", "engine")
-        app = create_app(GatewaySettings(**overrides))
-        serving_app = serving(app)
-        url = serving_app.__enter__()
-        stack.append(serving_app)
-        return Gateway(url, app, state_dir)
-
+    factory = GatewayFactory(state_dir)
     try:
-        yield start
+        yield factory
     finally:
-        for running in reversed(stack):
-            running.__exit__(None, None, None)
+        for gateway in reversed(list(factory.started)):
+            factory.stop(gateway)
 
 
 @pytest.fixture

@@ -121,3 +121,20 @@ def test_a_task_no_worker_picks_up_fails_and_its_run_is_cancelled(
     with get_client(sync_client=True) as prefect:
         run = prefect.read_flow_run(task["flow_run_id"])
     assert run.state is not None and run.state.is_cancelled()
+
+
+def test_a_restarted_gateway_follows_its_runs_on_workers_to_the_end(
+    local_worker: str, gateway_factory: GatewayFactory
+) -> None:
+    settings = {"dispatch": "work-pool", "gateway_poll_seconds": 0.05, "shutdown_grace_seconds": 0}
+    first = gateway_factory(**settings)
+    with first.http(OPERATOR) as http:
+        task_id = http.post("/api/v1/tasks", json={"type": "shell", "command": "sleep 1.5; echo survived",
+                                                   "sync": False, "timeout": 20}).json()["id"]
+        while not http.get(f"/api/v1/tasks/{task_id}").json()["flow_run_id"]:
+            time.sleep(0.05)
+    gateway_factory.stop(first)  # while its task runs on the worker
+    second = gateway_factory(**settings)
+    with second.client(VIEWER) as client:
+        view = client.wait(task_id, timeout=30, poll_seconds=0.1)
+    assert view["status"] == "succeeded" and view["result"]["output"] == "survived\n"
