@@ -9,7 +9,7 @@ from flows._runtime import settings
 from models import HypothesisRanker, ModelStore, OutcomeStore, default_ranker
 
 _lock = threading.Lock()
-_loaded: tuple[str | None, HypothesisRanker] | None = None
+_loaded: tuple[tuple[str, str | None], HypothesisRanker] | None = None
 
 
 def model_store() -> ModelStore:
@@ -25,8 +25,8 @@ def current_ranker() -> tuple[HypothesisRanker, str | None]:
     global _loaded
     store = model_store()
     with _lock:
-        version = store.current_version()
-        if _loaded is None or _loaded[0] != version:
+        key = (str(store.root), store.current_version())
+        if _loaded is None or _loaded[0] != key:
             ranker = default_ranker(store)  # trains and saves version 1 when the store is empty
-            _loaded = (store.current_version(), ranker)
-        return _loaded[1], _loaded[0]
+            _loaded = ((str(store.root), store.current_version()), ranker)
+        return _loaded[1], _loaded[0][1]

@@ -7,11 +7,11 @@ environment's worker picks up from the environment's work pool; environments run
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 
 from flows._prefect import without_flow_heartbeats
@@ -32,22 +32,14 @@ def run_batches(batches: Mapping[str, list[PlannedTask]], *, step: str, actor: s
     if len(batches) == 1:
         ((environment, items),) = batches.items()
         return {environment: _run_one(environment, items, step, actor)}
-    # Subflows started from other threads need this run's context to attach to it.
-    context = FlowRunContext.get()
+    # Each thread runs in a copy of this context: its batch attaches to this flow run as a subflow
+    # and talks to the same Prefect API (settings may live only in the context).
     with ThreadPoolExecutor(max_workers=len(batches), thread_name_prefix="dispatch") as pool:
         futures = {
-            env: pool.submit(_run_in_context, context, env, items, step, actor) for env, items in batches.items()
+            env: pool.submit(contextvars.copy_context().run, _run_one, env, items, step, actor)
+            for env, items in batches.items()
         }
         return {env: future.result() for env, future in futures.items()}
-
-
-def _run_in_context(
-    context: FlowRunContext | None, environment: str, items: list[PlannedTask], step: str, actor: str
-) -> list[dict[str, Any]]:
-    if context is None:
-        return _run_one(environment, items, step, actor)
-    with context:
-        return _run_one(environment, items, step, actor)
 
 
 def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) -> list[dict[str, Any]]:

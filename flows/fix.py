@@ -128,7 +128,7 @@ def _apply(ctx: IncidentContext, root: Hypothesis, record: FixRecord) -> None:
         return
     time.sleep(settings().fix_settle_seconds)  # let the system react before looking again
     after = run_batches({ctx.environment.name: checks}, step="verify-fix", actor=ACTOR).get(ctx.environment.name, [])
-    verification = interpret_verification(root, after)
+    verification = interpret_verification(root, after, ctx.target)
     # The fault's verification confirming it again means the fix did not take.
     record.worked = verification.status == "refuted"
     record.verification = verification.reason

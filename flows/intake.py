@@ -3,6 +3,7 @@ deployment's trigger matches) or in this process (the embedded, one-machine mode
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from typing import Any
 
@@ -57,7 +58,8 @@ def start_in_process(group: AlertGroup) -> threading.Thread:
             with _starting_lock:
                 _starting.discard(group.group_tag)
 
-    thread = threading.Thread(target=run, name=f"rca-{group.group_id}", daemon=True)
+    context = contextvars.copy_context()  # the Prefect settings (API URL) may live only in a context
+    thread = threading.Thread(target=context.run, args=(run,), name=f"rca-{group.group_id}", daemon=True)
     thread.start()
     return thread
 

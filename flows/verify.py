@@ -26,7 +26,7 @@ def verify_step(
     offset = 0
     for hypothesis in chosen:
         count = len(plans[id(hypothesis)])
-        verifications.append(interpret_verification(hypothesis, results[offset : offset + count]))
+        verifications.append(interpret_verification(hypothesis, results[offset : offset + count], ctx.target))
         offset += count
     report.verifications = verifications
     report.hypotheses = rerank(hypotheses, verifications)

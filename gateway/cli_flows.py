@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,10 +126,13 @@ def demo(
             highlight=False,
         )
         from flows.alerts import parse_alert_group
+        from gateway.demo.approver import answer_in_background
 
         group = parse_alert_group(prepared.alert)
         if approve != "wait":
-            threading.Thread(target=_answer_approval, args=(group.group_tag, approve == "auto"), daemon=True).start()
+            answer_in_background(
+                group.group_tag, approve=approve == "auto", say=lambda line: stderr.print(line, highlight=False)
+            )
         report = _run_cycle(group)
     _print_report(report, as_json)
     top = (report.get("hypotheses") or [{}])[0]
@@ -141,47 +143,6 @@ def demo(
         f"(injected: {truth[0]}/{truth[1]}); {time.monotonic() - started:.0f} s",
         highlight=False,
     )
-
-
-def _answer_approval(group_tag: str, approve: bool, delay: float = 3.0) -> None:
-    """Play the person in the Prefect UI: approve (or reject) the fix once the cycle pauses."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        FlowRunFilterTags,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.flow_runs import resume_flow_run
-
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        try:
-            with get_client(sync_client=True) as client:
-                paused = client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(
-                        tags=FlowRunFilterTags(all_=[group_tag]),
-                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
-                    ),
-                    limit=1,
-                )
-        except Exception:  # the embedded server is still starting
-            continue
-        if paused:
-            verb = "approves" if approve else "rejects"
-            stderr.print(f"the fix waits for a person; the demo {verb} it in {delay:g} s (--approve wait: you decide)")
-            time.sleep(delay)
-            resume_flow_run(
-                paused[0].id,
-                run_input={
-                    "approve": approve,
-                    "approver": "demo-operator",
-                    "comment": "approved in the demo" if approve else "rejected in the demo",
-                },
-            )
-            return
 
 
 def worker(

@@ -4,8 +4,8 @@ Each result is a whole task result dict (``{"type", "status", "data", "output", 
 Each readable result casts a signed vote, strong (+/-2) or weak (+/-1); a task that failed, was
 denied or is awaiting approval votes nothing, except that a component which cannot be reached
 *is* the confirmation of ``dependency_down``. The hypothesis is confirmed when the votes add up
-to at least 2 with no strong vote against, refuted when they add up to -2 or less with no strong
-vote for, and inconclusive otherwise.
+to at least 2 — or a strong vote for it outweighs weak ones against — with no strong vote against;
+refuted in the mirror case; inconclusive otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from models._observations import (
     health_check_from_result,
     task_error_code,
 )
+from models._target import TargetContext
 from models._types import FaultType
 
 STRONG = 2
@@ -43,12 +44,19 @@ class _Vote:
         self.evidence = evidence
 
 
-def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mapping[str, Any]]) -> Verification:
-    """The verdict of ``task_results`` (whole task result dicts) on ``hypothesis``."""
+def interpret_verification(
+    hypothesis: Hypothesis, task_results: Sequence[Mapping[str, Any]], target: TargetContext | None = None
+) -> Verification:
+    """The verdict of ``task_results`` (whole task result dicts) on ``hypothesis``.
+
+    ``target`` names the component's Kubernetes deployment when it differs from the component
+    (its pods are ``<deployment>-...``).
+    """
     votes: list[_Vote] = []
     notes: list[str] = []
+    deployment = target.deployment_of(hypothesis.component) if target is not None else hypothesis.component
     for result in task_results:
-        vote = _read(hypothesis, result, notes)
+        vote = _read(hypothesis, result, notes, deployment)
         if vote is not None:
             votes.append(vote)
     total = sum(vote.weight for vote in votes)
@@ -57,7 +65,9 @@ def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mappin
     evidence = [vote.evidence for vote in votes]
     for_ = [v.evidence.summary for v in votes if v.weight > 0]
     against = [v.evidence.summary for v in votes if v.weight < 0]
-    if total >= STRONG and not strong_against:
+    # A strong signal outweighs weak contrary ones (a dependency answering 500 while its pods look
+    # ready is still down); two strong signals that disagree leave the question open.
+    if not strong_against and (total >= STRONG or (strong_for and total > 0)):
         return Verification(
             component=hypothesis.component,
             fault=hypothesis.fault,
@@ -65,7 +75,7 @@ def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mappin
             reason="; ".join(for_),
             evidence=evidence,
         )
-    if total <= -STRONG and not strong_for:
+    if not strong_for and (total <= -STRONG or (strong_against and total < 0)):
         return Verification(
             component=hypothesis.component,
             fault=hypothesis.fault,
@@ -82,7 +92,7 @@ def interpret_verification(hypothesis: Hypothesis, task_results: Sequence[Mappin
     )
 
 
-def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str]) -> _Vote | None:
+def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str], deployment: str) -> _Vote | None:
     kind = str(result.get("type") or _type_from_invocation(result)).lower()
     status = str(result.get("status") or "").lower()
     fault = hypothesis.fault
@@ -117,7 +127,7 @@ def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str]) -
     if kind == "shell":
         return _read_shell(hypothesis, output)
     if kind == "k8s":
-        return _read_k8s(hypothesis, output)
+        return _read_k8s(hypothesis, output, deployment)
     if kind == "prometheus":
         return _read_prometheus(hypothesis, data)
     return None
@@ -431,12 +441,12 @@ def _pod_rows(output: str, deployment: str) -> list[list[str]]:
     return rows
 
 
-def _read_k8s(hypothesis: Hypothesis, output: str) -> _Vote | None:
+def _read_k8s(hypothesis: Hypothesis, output: str, deployment: str) -> _Vote | None:
     c = hypothesis.component
     fault = hypothesis.fault
     header = output.splitlines()[0].split() if output.strip() else []
     if header[:3] == ["NAME", "READY", "STATUS"]:  # kubectl get pods
-        rows = _pod_rows(output, c)
+        rows = _pod_rows(output, deployment)
         if not rows:
             if fault is FaultType.DEPENDENCY_DOWN:
                 return _Vote(
@@ -474,7 +484,7 @@ def _read_k8s(hypothesis: Hypothesis, output: str) -> _Vote | None:
             )
         return None
     if header[:2] == ["LAST", "SEEN"] or "REASON" in header:  # kubectl get events
-        lines = [line for line in output.splitlines() if c in line]
+        lines = [line for line in output.splitlines() if c in line or deployment in line]
         if fault is FaultType.MEMORY and any("OOMKill" in line for line in lines):
             return _Vote(
                 STRONG,

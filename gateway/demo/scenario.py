@@ -43,6 +43,8 @@ SCENARIOS: dict[str, tuple[FaultType, str]] = {
 PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 SCHEMA = "rca_demo"
 ENVIRONMENT = "local"
+#: How long a fault is in place before its alert fires (longer than a "long-running" statement).
+FAULT_DEVELOPS_SECONDS = 6.0
 
 
 @dataclass
@@ -55,6 +57,8 @@ class DemoIncident:
     root_cause: tuple[str, FaultType]
     incident: SimulatedIncident
     description: str
+    #: The injected faults by role (``pool``, ``dependency``, ``cache``, ``healthy``), to act on them.
+    faults: dict[str, Any]
 
 
 @contextmanager
@@ -68,10 +72,15 @@ def prepared_incident(scenario: str, workdir: Path, *, seed: int = 7) -> Iterato
     root_service = incident.root_cause[0] if incident.root_cause else ""
     with ExitStack() as stack:
         connections: dict[str, dict[str, Any]] = _local_connections()
-        bindings = _bind(incident.topology, root_service, scenario, stack, connections)
+        faults: dict[str, Any] = {}
+        injected_at = time.monotonic()
+        bindings = _bind(incident.topology, root_service, scenario, stack, connections, faults)
         _seed_telemetry(shifted)
         config_dir = _write_environment(workdir / "deployments", bindings, connections)
         alert = _alertmanager_payload(shifted, root_service)
+        # An alert fires once its condition has lasted (Alertmanager's `for:`): by then stuck
+        # statements have run for a while, which is what the process lists show.
+        time.sleep(max(0.0, FAULT_DEVELOPS_SECONDS - (time.monotonic() - injected_at)))
         yield DemoIncident(
             scenario=scenario,
             config_dir=config_dir,
@@ -79,6 +88,7 @@ def prepared_incident(scenario: str, workdir: Path, *, seed: int = 7) -> Iterato
             root_cause=(root_service, fault),
             incident=shifted,
             description=description,
+            faults=faults,
         )
 
 
@@ -121,9 +131,11 @@ def _bind(
     scenario: str,
     stack: ExitStack,
     connections: dict[str, dict[str, Any]],
+    faults: dict[str, Any],
 ) -> dict[str, Any]:
     """The topology with every component pointed at something real on this machine."""
     healthy = stack.enter_context(FailingDependency(status=200))  # every other service answers 200
+    faults["healthy"] = healthy
     services = []
     for node in topology.services:
         entry = node.model_dump(exclude_none=True, mode="json")
@@ -139,19 +151,21 @@ def _bind(
     root_entry = by_name.get(root)
     if root_entry is not None:
         if scenario == "pool":
-            stack.enter_context(PostgresConnectionHog(PG_DSN, sessions=12, hold_seconds=900, lock=False))
+            faults["pool"] = stack.enter_context(
+                PostgresConnectionHog(PG_DSN, sessions=12, hold_seconds=900, lock=False)
+            )
             root_entry.update(engine="postgres", connection="default")
         elif scenario == "latency":
-            stack.enter_context(MySQLConnectionHog(sessions=4, hold_seconds=900))
+            faults["pool"] = stack.enter_context(MySQLConnectionHog(sessions=4, hold_seconds=900))
             root_entry.update(engine="mysql", connection="default")
             for entry in services:  # the other databases are PostgreSQL here, and healthy
                 if entry is not root_entry and entry.get("kind") == "database":
                     entry.update(engine="postgres", connection="default")
         elif scenario == "errors":
-            failing = stack.enter_context(FailingDependency(status=500))
+            failing = faults["dependency"] = stack.enter_context(FailingDependency(status=500))
             root_entry["health_url"] = f"{failing.url}/{root}/health"
         elif scenario == "cache":
-            storm = stack.enter_context(RedisEvictionStorm())
+            storm = faults["cache"] = stack.enter_context(RedisEvictionStorm())
             connections["redis"]["evicting"] = {"url": storm.url}
             root_entry["connection"] = "evicting"
     return {"services": services, "calls": [list(edge) for edge in topology.calls]}

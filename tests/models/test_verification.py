@@ -125,3 +125,36 @@ def test_mixed_signals_are_inconclusive() -> None:
     answers = sql([[1]], ["?column?"])
     verdict = interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN), [unreachable, answers])
     assert verdict.status == "inconclusive"
+
+
+def pods(rows: list[str]) -> dict:
+    header = "NAME                     READY   STATUS    RESTARTS   AGE"
+    return {"type": "k8s", "status": "succeeded", "output": "\n".join([header, *rows]), "data": {}}
+
+
+def health(status: int) -> dict:
+    return {
+        "type": "api",
+        "status": "succeeded" if status < 400 else "failed",
+        "data": {"status_code": status, "elapsed_ms": 3.0},
+        "error": None if status < 400 else {"code": "http_error", "message": f"HTTP {status}"},
+    }
+
+
+def test_a_strong_signal_outweighs_a_weak_contrary_one() -> None:
+    ready = pods(["pay-7d9f8c6b5-x2k4q      1/1     Running   0          3h"])
+    down = interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN, "pay"), [health(500), ready])
+    assert down.status == "confirmed"  # answering 500 with ready pods is still down
+    back = interpret_verification(hypothesis(FaultType.DEPENDENCY_DOWN, "pay"), [health(200), ready])
+    assert back.status == "refuted"
+
+
+def test_pods_are_matched_by_the_components_deployment() -> None:
+    from models import ServiceTarget, TargetContext
+
+    crashing = pods(["payments-api-6f9d8c7b5-abcde   0/1     CrashLoopBackOff   7          1h"])
+    target = TargetContext(services={"pay": ServiceTarget(deployment="payments-api")})
+    hypothesis_ = hypothesis(FaultType.DEPENDENCY_DOWN, "pay")
+    assert interpret_verification(hypothesis_, [crashing], target).status == "confirmed"
+    # Without the target the pods of "pay" are looked for, and there are none: a weak hint only.
+    assert interpret_verification(hypothesis_, [crashing]).status == "inconclusive"
