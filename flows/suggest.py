@@ -43,7 +43,9 @@ def _here(fix: FixSuggestion, environment: Environment) -> FixSuggestion:
     return fix.model_copy(
         update={
             "runnable": False,
-            "description": f"{fix.description} (not runnable in {environment.name}: no {task_type} connection {name!r})",
+            "description": (
+                f"{fix.description} (not runnable in {environment.name}: no {task_type} connection {name!r})"
+            ),
         }
     )
 
