@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from executors import AgentSettings
 
@@ -35,6 +35,30 @@ class FlowSettings(AgentSettings):
     dispatch_poll_seconds: float = Field(default=0.25, gt=0)
     #: How often an environment's worker asks its work pool for new runs.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # The optional LLM analyser (``flows.llm``): off unless a base URL and a model are set.
+    #: An OpenAI-compatible API, up to and including its version (``https://api.openai.com/v1``,
+    #: ``http://127.0.0.1:8000/v1`` for a local vLLM or llama.cpp server).
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    #: Sent as ``Authorization: Bearer``; never logged or stored (local servers need none).
+    llm_api_key: SecretStr | None = None
+    #: One request to the server, at most.
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: The whole analyser (both rounds and its verification tasks), at most.
+    llm_total_seconds: float = Field(default=180.0, gt=0)
+    #: The evidence summary of the prompt, at most (estimated tokens).
+    llm_prompt_tokens: int = Field(default=3000, ge=200)
+    #: The reply, at most (``max_tokens``).
+    llm_reply_tokens: int = Field(default=2000, ge=100)
+    #: Verification tasks the model may have run (one round); 0 runs none and skips refinement.
+    llm_max_tasks: int = Field(default=5, ge=0, le=20)
+    #: How much the model's confidence counts when merged with the ranker's (see ``models.llm``).
+    llm_weight: float = Field(default=0.5, ge=0, le=1)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
 
     @property
     def model_dir(self) -> Path:

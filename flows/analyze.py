@@ -1,4 +1,5 @@
-"""Step 3, analysis: ranked (component, fault) hypotheses with calibrated confidence and evidence."""
+"""Step 3, analysis: ranked (component, fault) hypotheses with calibrated confidence and evidence,
+and, when an LLM is configured, its second opinion merged in (``flows.llm``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows._models import current_ranker, outcome_store
+from flows._runtime import settings
 from flows.collect import CollectedEvidence
 from flows.context import IncidentContext
+from flows.llm import incident_facts, second_opinion
 from flows.report import CycleReport
 from models import Analysis, Observations, TargetContext, Telemetry, TelemetryError, Topology, analyze
 
@@ -54,4 +57,7 @@ def analyze_step(
         step,
         "top: " + "; ".join(f"{h.component}/{h.fault} {h.confidence:.2f}" for h in top) if top else "no hypothesis",
     )
+    if settings().llm_enabled:
+        facts = incident_facts(ctx, telemetry, evidence.observations)
+        analysis = second_opinion(ctx, analysis, facts, report, name=name)
     return analysis

@@ -78,6 +78,8 @@ class CycleReport(BaseModel):
     reanalysis: list[Hypothesis] = Field(default_factory=list)
     #: Views of other analysers (the LLM's), shown beside the ranker's.
     other_views: dict[str, list[Hypothesis]] = Field(default_factory=dict)
+    #: What each other analyser did and where it disagrees with the ranker, one line each.
+    other_view_notes: dict[str, list[str]] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
 
     def begin(self, name: str) -> Step:
@@ -189,13 +191,17 @@ def render_markdown(report: CycleReport) -> str:
     for hypothesis in report.hypotheses[:3]:
         lines += ["", f"### {hypothesis.component} — {hypothesis.fault} ({hypothesis.confidence:.2f})"]
         lines += [f"- [{e.kind}] {e.summary}" for e in hypothesis.evidence[:6]]
-    if report.other_views:
+    if report.other_views or report.other_view_notes:
         lines += ["", "## Other analysers"]
-        for analyser, view in report.other_views.items():
+        for analyser in dict.fromkeys([*report.other_views, *report.other_view_notes]):
+            view = report.other_views.get(analyser, [])
             lines.append(
                 f"**{analyser}:** "
                 + ("; ".join(f"{h.component}/{h.fault} ({h.confidence:.2f})" for h in view[:5]) or "no opinion")
             )
+            notes = report.other_view_notes.get(analyser, [])
+            if notes:
+                lines += ["", *(f"- {_cell(note)}" for note in notes), ""]
     if report.verifications:
         lines += ["", "## Verification"]
         lines += [f"- `{v.component}` {v.fault}: **{v.status}** — {v.reason}" for v in report.verifications]
