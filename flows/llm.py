@@ -321,7 +321,7 @@ def _consult(
     summary = summarize_evidence(analysis, facts, space=space, masker=masker, budget_tokens=current.llm_prompt_tokens)
     task_types = list(executor_types())
     schema = reply_schema(space, masker, task_types=task_types, max_tasks=current.llm_max_tasks)
-    messages = analysis_messages(summary, space, task_types=task_types, max_tasks=current.llm_max_tasks)
+    messages = analysis_messages(summary, task_types=task_types, max_tasks=current.llm_max_tasks)
     notes.append(f"asked {config.model}: {summary.describe()}")
     with ChatClient(config, deadline=deadline, transport=transport) as client:
         reply, content = client.ask(messages, schema)

@@ -272,11 +272,11 @@ def test_reply_schema_is_a_valid_json_schema_that_a_good_reply_satisfies() -> No
 
 def test_messages_name_the_rules_and_carry_the_summary() -> None:
     summary = EvidenceSummary(text="## Alert\nsomething\n", tokens=5, budget=100, lines=1)
-    system, user = analysis_messages(summary, CandidateSpace.of(_analysis()), task_types=["shell"], max_tasks=2)
+    system, user = analysis_messages(summary, task_types=["shell"], max_tasks=2)
     assert system.role == "system" and "at most 2" in system.content and "db_pool_exhausted" in system.content
     assert user.content == summary.text
-    _, user = analysis_messages(summary, CandidateSpace.of(_analysis()), task_types=["shell"], max_tasks=0)
-    assert "no tasks will be run" in _.content
+    system, _ = analysis_messages(summary, task_types=["shell"], max_tasks=0)
+    assert "no tasks will be run" in system.content
 
 
 # -- parsing ----------------------------------------------------------------------------------------
