@@ -124,7 +124,7 @@ class ChatClient:
     Args:
         config: the server, model and key.
         deadline: ``time.monotonic()`` by which every request must have ended.
-        transport: an httpx transport (tests).
+        transport: an httpx transport (a proxy or TLS set-up of its own).
     """
 
     def __init__(
@@ -255,7 +255,6 @@ def second_opinion(
     name: str = "analyze",
     options: FlowSettings | None = None,
     run: Runner = run_batches,
-    transport: httpx.BaseTransport | None = None,
 ) -> Analysis:
     """``analysis`` with the model's view merged in; ``analysis`` itself when there is none.
 
@@ -270,7 +269,6 @@ def second_opinion(
         name: the analysis step (``analyze`` or ``analyze-again``).
         options: settings (the process's by default).
         run: runs planned tasks (``run_batches``).
-        transport: an httpx transport for the client (tests).
     """
     current = options or settings()
     config = LLMConfig.from_settings(current)
@@ -282,7 +280,7 @@ def second_opinion(
     report.other_views[key] = []
     report.other_view_notes[key] = notes
     try:
-        merged, view = _consult(ctx, analysis, facts, current, config, notes, name, run, transport)
+        merged, view = _consult(ctx, analysis, facts, current, config, notes, name, run)
     except (LLMError, InvalidRedaction) as exc:
         notes.append(f"no opinion: {exc}")
         log.warning("the LLM analyser has no opinion: %s", exc)
@@ -313,7 +311,6 @@ def _consult(
     notes: list[str],
     name: str,
     run: Runner,
-    transport: httpx.BaseTransport | None,
 ) -> tuple[MergedRanking, LLMView]:
     deadline = time.monotonic() + current.llm_total_seconds
     masker = Masker(ctx.environment.redact, scrub=redact_text)
@@ -323,7 +320,7 @@ def _consult(
     schema = reply_schema(space, masker, task_types=task_types, max_tasks=current.llm_max_tasks)
     messages = analysis_messages(summary, task_types=task_types, max_tasks=current.llm_max_tasks)
     notes.append(f"asked {config.model}: {summary.describe()}")
-    with ChatClient(config, deadline=deadline, transport=transport) as client:
+    with ChatClient(config, deadline=deadline) as client:
         reply, content = client.ask(messages, schema)
         view = read_reply(reply, space, masker)
         notes.append(f"answered {len(reply.hypotheses)} hypotheses, kept {len(view.hypotheses)}")

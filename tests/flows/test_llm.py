@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from prefect import flow
 
 import flows._runtime
 from executors import AuditQuery, CloudAgent, EnvironmentCatalog, Policy, TaskSpec, Verdict, open_audit_log
@@ -651,7 +652,14 @@ def test_hostile_tasks_are_refused_by_policy_audited_and_never_run(
         },
         refined,
     )
-    _, merged, report = _consult(catalog, llm_server)  # the real run_batches: an execute-batch flow run
+    outcome: list[tuple[Analysis, Analysis, CycleReport]] = []
+
+    @flow(name="llm-hostile-test")
+    def analyse() -> None:  # as in the cycle: the model's tasks run as an execute-batch subflow
+        outcome.append(_consult(catalog, llm_server))
+
+    analyse()
+    ((_, merged, report),) = outcome
 
     audit = open_audit_log(f"sqlite:///{tmp_path / 'state' / 'audit.sqlite3'}")
     try:
