@@ -103,6 +103,9 @@ _VARIABLE = re.compile(
     re.IGNORECASE,
 )
 
+#: A number followed by one of these is a measure, not a status.
+_UNIT_AFTER = re.compile(r"\s*(?:ms|s|sec|secs|seconds?|m|min|minutes?|h|hours?|bytes?|kb|mb|gb|%|rows?)\b", re.I)
+
 
 @dataclass(frozen=True)
 class _Line:
@@ -282,8 +285,21 @@ def _evidence_lines(analysis: Analysis, line: LineMaker) -> list[_Line]:
 
 
 def log_template(message: str) -> str:
-    """A log message with its variable parts (numbers, ids, hex) as ``<*>``; placeholders stay."""
-    return _VARIABLE.sub(lambda m: m.group(1) or "<*>", message)
+    """A log message with its variable parts (numbers, ids, hex) as ``<*>``.
+
+    Our placeholders stay, and so do bare integers from 100 to 599: an HTTP status ("returned
+    503") tells more than it splits patterns.
+    """
+
+    def variable(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if match.group(1):
+            return text
+        if text.isdigit() and 100 <= int(text) <= 599 and not _UNIT_AFTER.match(message, match.end()):
+            return text
+        return "<*>"
+
+    return _VARIABLE.sub(variable, message)
 
 
 def _log_lines(logs: pd.DataFrame | None, masker: Masker, line: LineMaker) -> list[_Line]:

@@ -147,6 +147,9 @@ def test_log_template_keeps_placeholders_and_words_with_digits() -> None:
         "timeout after <*> talking to <HOST_2> over http2 (attempt <*>)"
     )
     assert log_template("trace 4bf92f3577b34da6a3ce929d0e0e4736 failed") == "trace <*> failed"
+    assert (
+        log_template("upstream returned 503 after 250ms on port 8080") == "upstream returned 503 after <*> on port <*>"
+    )
 
 
 def test_summary_counts_log_patterns_and_masks_before_templating() -> None:
