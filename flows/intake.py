@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -20,6 +21,7 @@ ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, Stat
 # server cannot see them yet and a second webhook would otherwise start a twin.
 _starting: set[str] = set()
 _starting_lock = threading.Lock()
+_threads: list[threading.Thread] = []
 
 
 def active_runs(group_tag: str, *, exclude: Any = None) -> list[FlowRun]:
@@ -61,7 +63,19 @@ def start_in_process(group: AlertGroup) -> threading.Thread:
     context = contextvars.copy_context()  # the Prefect settings (API URL) may live only in a context
     thread = threading.Thread(target=context.run, args=(run,), name=f"rca-{group.group_id}", daemon=True)
     thread.start()
+    with _starting_lock:
+        _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
     return thread
+
+
+def wait_for_cycles(timeout: float) -> bool:
+    """Wait for the cycles started in this process to end (a shutdown); True when all did."""
+    with _starting_lock:
+        threads = list(_threads)
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 def starting_here(group: AlertGroup) -> bool:
