@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +40,8 @@ SCENARIOS: dict[str, tuple[FaultType, str]] = {
     "errors": (FaultType.DEPENDENCY_DOWN, "error surge: a dependency answers 500 (HTTP)"),
     "cache": (FaultType.CACHE, "cache eviction storm (Redis)"),
 }
-PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+#: This machine's PostgreSQL, where the telemetry tables and the "pool" fault live by default.
+LOCAL_POSTGRES: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres"}
 SCHEMA = "rca_demo"
 ENVIRONMENT = "local"
 #: How long a fault is in place before its alert fires (longer than a "long-running" statement).
@@ -62,8 +63,15 @@ class DemoIncident:
 
 
 @contextmanager
-def prepared_incident(scenario: str, workdir: Path, *, seed: int = 7) -> Iterator[DemoIncident]:
-    """Simulate, seed the telemetry tables, inject the real fault; undo it all on exit."""
+def prepared_incident(
+    scenario: str, workdir: Path, *, seed: int = 7, postgres: Mapping[str, Any] | None = None
+) -> Iterator[DemoIncident]:
+    """Simulate, seed the telemetry tables, inject the real fault; undo it all on exit.
+
+    ``postgres`` is the server holding the telemetry tables and the "pool" fault (a connection
+    entry: host, port, dbname, user); this machine's by default. Tests that share the machine
+    with other runs give a private server, so that no two runs rewrite the same tables.
+    """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     fault, description = SCENARIOS[scenario]
@@ -71,11 +79,13 @@ def prepared_incident(scenario: str, workdir: Path, *, seed: int = 7) -> Iterato
     shifted = _shift_to_now(incident)
     root_service = incident.root_cause[0] if incident.root_cause else ""
     with ExitStack() as stack:
-        connections: dict[str, dict[str, Any]] = _local_connections()
+        pg = {**LOCAL_POSTGRES, **(postgres or {})}
+        dsn = " ".join(f"{key}={value}" for key, value in pg.items())
+        connections: dict[str, dict[str, Any]] = _local_connections(pg)
         faults: dict[str, Any] = {}
         injected_at = time.monotonic()
-        bindings = _bind(incident.topology, root_service, scenario, stack, connections, faults)
-        _seed_telemetry(shifted)
+        bindings = _bind(incident.topology, root_service, scenario, stack, connections, faults, dsn)
+        _seed_telemetry(shifted, dsn)
         config_dir = _write_environment(workdir / "deployments", bindings, connections)
         alert = _alertmanager_payload(shifted, root_service)
         # An alert fires once its condition has lasted (Alertmanager's `for:`): by then stuck
@@ -116,9 +126,9 @@ def _shift_to_now(incident: SimulatedIncident) -> SimulatedIncident:
     )
 
 
-def _local_connections() -> dict[str, dict[str, Any]]:
+def _local_connections(postgres: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {
-        "postgres": {"default": {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres"}},
+        "postgres": {"default": dict(postgres)},
         "mysql": {"default": {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}},
         "redis": {"default": {"url": "redis://127.0.0.1:6379/0"}},
         "api": {"default": {}},
@@ -132,6 +142,7 @@ def _bind(
     stack: ExitStack,
     connections: dict[str, dict[str, Any]],
     faults: dict[str, Any],
+    dsn: str,
 ) -> dict[str, Any]:
     """The topology with every component pointed at something real on this machine."""
     healthy = stack.enter_context(FailingDependency(status=200))  # every other service answers 200
@@ -151,9 +162,7 @@ def _bind(
     root_entry = by_name.get(root)
     if root_entry is not None:
         if scenario == "pool":
-            faults["pool"] = stack.enter_context(
-                PostgresConnectionHog(PG_DSN, sessions=12, hold_seconds=900, lock=False)
-            )
+            faults["pool"] = stack.enter_context(PostgresConnectionHog(dsn, sessions=12, hold_seconds=900, lock=False))
             root_entry.update(engine="postgres", connection="default")
         elif scenario == "latency":
             faults["pool"] = stack.enter_context(MySQLConnectionHog(sessions=4, hold_seconds=900))
@@ -171,14 +180,14 @@ def _bind(
     return {"services": services, "calls": [list(edge) for edge in topology.calls]}
 
 
-def _seed_telemetry(incident: SimulatedIncident) -> None:
+def _seed_telemetry(incident: SimulatedIncident, dsn: str) -> None:
     """Metrics (long format), logs and spans of the incident into ``rca_demo.*`` via COPY."""
     telemetry = incident.telemetry
     long = telemetry.metrics.melt(id_vars="time", var_name="column", value_name="value").dropna()
     services = sorted({node.name for node in incident.topology.services}, key=len, reverse=True)
     split = long["column"].map(lambda column: _split_column(column, services))
     long = long.assign(service=split.str[0], metric=split.str[1])
-    with psycopg.connect(PG_DSN, autocommit=True) as db:
+    with psycopg.connect(dsn, autocommit=True) as db:
         db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         db.execute(
             f"DROP TABLE IF EXISTS {SCHEMA}.metrics, {SCHEMA}.logs, {SCHEMA}.traces; "
