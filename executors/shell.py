@@ -6,6 +6,10 @@ are read as they come (each line goes to the output sink, e.g. the WebSocket log
 up to the size limit while the rest is counted. At the deadline the group gets SIGTERM, then
 SIGKILL after a short grace, and so does every process left in its session, so nothing outlives
 the task — background jobs included.
+
+The command also carries its own deadline: it runs under coreutils ``timeout``, set a little
+beyond the executor's, so that a task whose worker or gateway was killed mid-way (nobody left to
+enforce its timeout) still stops at its deadline instead of running unsupervised.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import codecs
 import contextlib
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import time
@@ -28,6 +33,9 @@ from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
 KILL_GRACE_SECONDS = 0.5
 #: How long output is still read after the command exits (background jobs writing late).
 DRAIN_SECONDS = 0.1
+#: The command's own guard fires this long after the executor's deadline: the executor stops the
+#: task first whenever it is alive to do so.
+GUARD_SLACK_SECONDS = 2.0
 _READ_CHUNK = 65536
 
 
@@ -84,7 +92,7 @@ class ShellExecutor(Executor):
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
         try:
             process = subprocess.Popen(
-                ["bash", "-c", spec.command],
+                _guarded(spec.command, ctx.remaining() + GUARD_SLACK_SECONDS),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -138,6 +146,14 @@ class ShellExecutor(Executor):
             )
             result.error = ErrorInfo(code="exit_status", message=f"{reason}{': ' + last[0] if last[0] else ''}")
         return result
+
+
+def _guarded(command: str, seconds: float) -> list[str]:
+    """``bash -c command`` under ``timeout``, which signals its whole process group at the deadline."""
+    guard = shutil.which("timeout")
+    if guard is None:  # not a GNU userland: the executor's own deadline is all there is
+        return ["bash", "-c", command]
+    return [guard, "--kill-after", f"{KILL_GRACE_SECONDS:g}s", f"{seconds:.3f}s", "bash", "-c", command]
 
 
 def _pump(process: subprocess.Popen[bytes], streams: dict, ctx: RunContext) -> bool:
@@ -226,10 +242,14 @@ def _task_processes(leader: int) -> set[int]:
         children.setdefault(int(fields[1]), []).append(pid)
         if int(fields[3]) == leader:
             members.add(pid)
+    # Every descendant, through members too: the leader is the command's guard, whose child bash
+    # is a member of the session while what bash started with setsid is not.
     stack = list(children.get(leader, []))
+    seen: set[int] = set()
     while stack:
         pid = stack.pop()
-        if pid not in members:
+        if pid not in seen:
+            seen.add(pid)
             members.add(pid)
             stack.extend(children.get(pid, []))
     return members
