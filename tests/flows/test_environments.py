@@ -36,7 +36,7 @@ PREFECT = Path(sys.executable).parent / "prefect"
 
 
 @pytest.fixture
-def two_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Iterator[dict[str, int]]:
+def two_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Iterator[dict[str, str]]:
     """Environments ``alpha`` and ``beta``, each with its worker process on its own pool."""
     root = tmp_path / "deployments"
     for name in ("alpha", "beta"):
@@ -53,7 +53,7 @@ def two_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_ap
     workers = {
         name: subprocess.Popen(
             [str(CLOUD_AGENT), "worker", "--env", name, "--poll-seconds", "0.2", "--name", f"worker-{name}"],
-            env=env,
+            env={**env, "RCA_TEST_WORKER": f"worker of {name}"},
             stdout=subprocess.DEVNULL,
             stderr=logs[name],
         )
@@ -67,7 +67,7 @@ def two_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_ap
         monkeypatch.setenv("CLOUD_AGENT_STATE_DIR", str(state))
         monkeypatch.setenv("CLOUD_AGENT_DISPATCH", "work-pool")
         flows._runtime.reset()
-        yield {name: process.pid for name, process in workers.items()}
+        yield {name: f"worker of {name}" for name in workers}
     finally:
         for process in workers.values():
             process.terminate()
@@ -97,18 +97,21 @@ def _wait_for_pools(names: list[str], timeout: float = 60.0) -> None:
     assert not missing, f"the workers did not create {missing}"
 
 
-def test_each_environment_runs_its_tasks_on_its_own_worker(two_environments: dict[str, int]) -> None:
-    # bash's parent is the process that ran the task: the worker that picked the batch up.
+def test_each_environment_runs_its_tasks_on_its_own_worker(two_environments: dict[str, str]) -> None:
+    # A shell task inherits the environment of the process that ran it: the worker that picked
+    # its batch up (each worker was started with its own RCA_TEST_WORKER).
     items = [
-        PlannedTask(label=f"who runs me {i}", purpose="host", task={"type": "shell", "command": "echo $PPID"})
+        PlannedTask(
+            label=f"who runs me {i}", purpose="host", task={"type": "shell", "command": "echo $RCA_TEST_WORKER"}
+        )
         for i in range(3)
     ]
 
     results = run_batches({"alpha": items, "beta": items}, step="where", actor="test")
 
-    for name, pid in two_environments.items():
+    for name, worker in two_environments.items():
         assert [r["status"] for r in results[name]] == ["succeeded"] * 3, results[name]
-        assert {int(r["output"].strip()) for r in results[name]} == {pid}
+        assert {r["output"].strip() for r in results[name]} == {worker}
         assert {r["environment"] for r in results[name]} == {name}
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(), limit=50)
@@ -116,10 +119,12 @@ def test_each_environment_runs_its_tasks_on_its_own_worker(two_environments: dic
     assert pools == {"where@alpha": "rca-alpha", "where@beta": "rca-beta"}
 
 
-def test_prefect_deploy_all_declares_trigger_batches_and_schedule(prefect_api: str, tmp_path: Path) -> None:
-    pools = ["rca-control", "rca-local", "rca-prod", "rca-staging", "rca-dev"]
+@pytest.fixture
+def deployed(prefect_api: str) -> Iterator[None]:
+    """``prefect deploy --all`` on the session's server; what it declared is removed afterwards
+    (other tests on the same server expect, e.g., no ``execute-batch/staging``)."""
     with get_client(sync_client=True) as client:
-        for pool in pools:
+        for pool in ("rca-control", "rca-local", "rca-prod", "rca-staging", "rca-dev"):
             try:
                 client.read_work_pool(pool)
             except Exception:
@@ -130,14 +135,28 @@ def test_prefect_deploy_all_declares_trigger_batches_and_schedule(prefect_api: s
                         base_job_template=CloudAgentWorker.get_default_base_job_template(),
                     )
                 )
+        before = {d.id for d in client.read_deployments(limit=200)}
+        automations_before = {a.id for a in client.read_automations()}
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "CLOUD_AGENT_HOME": str(REPO)}
     deployed = subprocess.run(
         [str(PREFECT), "--no-prompt", "deploy", "--all"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
     )
-    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    try:
+        assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+        yield
+    finally:
+        with get_client(sync_client=True) as client:
+            for deployment in client.read_deployments(limit=200):
+                if deployment.id not in before:
+                    client.delete_deployment(deployment.id)
+            for automation in client.read_automations():
+                if automation.id not in automations_before:
+                    client.delete_automation(automation.id)
 
+
+def test_prefect_deploy_all_declares_trigger_batches_and_schedule(deployed: None) -> None:
     with get_client(sync_client=True) as client:
-        deployments = client.read_deployments(limit=50)
+        deployments = client.read_deployments(limit=200)
         by_name = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in deployments}
         automations = client.read_automations()
     expected = {

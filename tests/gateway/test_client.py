@@ -33,9 +33,11 @@ def test_the_spec_client_methods_work_against_the_api(gateway: Gateway) -> None:
 
     assert postgres["status"] == mysql["status"] == api["status"] == "succeeded"
     assert api["result"]["data"]["status_code"] == 200
-    # No OpenSearch or Kubernetes API here: a result saying so, not an exception.
-    assert search["status"] == "failed" and search["result"]["error"]["code"]
-    assert k8s["status"] in ("failed", "succeeded") and k8s["result"] is not None
+    # Whether an OpenSearch or Kubernetes API answers depends on the fixtures that ran before (the
+    # executor tests start one): either way a result comes back, never an exception.
+    for answer in (search, k8s):
+        assert answer["status"] in ("failed", "succeeded") and answer["result"] is not None
+        assert answer["status"] == "succeeded" or answer["result"]["error"]["code"]
     assert history["total"] == 7 and len(history["items"]) == 3
 
 
