@@ -9,6 +9,35 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 C = TypeVar("C")
+T = TypeVar("T")
+
+
+class PerConnection(Generic[T]):
+    """One client (or pool) per named connection: made on first use, closed all together.
+
+    Every executor keeps its drivers' clients this way, so connections and pools are reused from
+    task to task and released when the executor closes.
+    """
+
+    def __init__(self, close: Callable[[T], None]):
+        self._close = close
+        self._items: dict[str, T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, make: Callable[[], T]) -> T:
+        with self._lock:
+            item = self._items.get(name)
+            if item is None:
+                item = make()
+                self._items[name] = item
+            return item
+
+    def close(self) -> None:
+        with self._lock:
+            items, self._items = list(self._items.values()), {}
+        for item in items:
+            with suppress(Exception):  # a client that cannot close cleanly is dropped all the same
+                self._close(item)
 
 
 @dataclass

@@ -14,7 +14,6 @@ returned decoded.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from executors._base import Executor, RunContext
 from executors._errors import BackendUnavailable, InvalidTask, PermissionDenied, TaskTimedOut, UnknownConnection
 from executors._policy import Assessment
 from executors._policy.http import check_url
+from executors._pool import PerConnection
 from executors._redaction import MASK
 from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
 
@@ -49,8 +49,7 @@ class ApiExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._clients: dict[str, httpx.Client] = {}
-        self._clients_lock = threading.Lock()
+        self._clients: PerConnection[httpx.Client] = PerConnection(httpx.Client.close)
 
     def validate(self, spec: TaskSpec) -> None:
         _api_params(spec)
@@ -117,31 +116,24 @@ class ApiExecutor(Executor):
                 raise PermissionDenied(f"{denial.reason} [rule {denial.rule}]")
 
     def _client(self, name: str | None) -> httpx.Client:
-        key = name or ""
-        with self._clients_lock:
-            client = self._clients.get(key)
-            if client is not None:
-                return client
+        def make() -> httpx.Client:
             settings: dict[str, Any] = {}
             try:
                 settings = dict(self.environment.connection("api", name).settings)
             except UnknownConnection:
                 if name is not None:
                     raise
-            client = httpx.Client(
+            return httpx.Client(
                 base_url=settings.get("base_url", ""),
                 headers=settings.get("headers") or {},
                 verify=settings.get("verify", True),
                 trust_env=False,
             )
-            self._clients[key] = client
-            return client
+
+        return self._clients.get(name or "", make)
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
+        self._clients.close()
 
 
 def _api_params(spec: TaskSpec) -> ApiParams:

@@ -26,7 +26,6 @@ Connection settings (type ``clickhouse``):
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any, Literal
 
 import clickhouse_connect
@@ -50,7 +49,7 @@ from executors._errors import (
     TaskTimedOut,
 )
 from executors._policy.sql import READ_STATEMENTS
-from executors._pool import ConnectionPool
+from executors._pool import ConnectionPool, PerConnection
 from executors._spec import TaskResult, TaskSpec
 from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
 
@@ -80,8 +79,7 @@ class ClickHouseExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._pools: dict[str, ConnectionPool[Client]] = {}
-        self._pools_lock = threading.Lock()
+        self._pools: PerConnection[ConnectionPool[Client]] = PerConnection(ConnectionPool.close)
 
     def validate(self, spec: TaskSpec) -> None:
         self.params(ClickHouseParams, spec)
@@ -117,18 +115,12 @@ class ClickHouseExecutor(Executor):
         return result
 
     def _pool(self, connection: Connection, mode: Mode) -> ConnectionPool[Client]:
-        with self._pools_lock:
-            pool = self._pools.get(connection.name)
-            if pool is None:
-                pool = ConnectionPool(lambda: _connect(connection, mode), _close_client)
-                self._pools[connection.name] = pool
-            return pool
+        return self._pools.get(
+            connection.name, lambda: ConnectionPool(lambda: _connect(connection, mode), _close_client)
+        )
 
     def close(self) -> None:
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        self._pools.close()
 
 
 def _mode(connection: Connection) -> Mode:

@@ -27,7 +27,6 @@ client's API, errors and serialisation are otherwise untouched.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Literal
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -49,6 +48,7 @@ from executors._errors import (
     QueryFailed,
     TaskTimedOut,
 )
+from executors._pool import PerConnection
 from executors._spec import TaskResult, TaskSpec
 
 Flavor = Literal["elasticsearch", "opensearch"]
@@ -110,8 +110,7 @@ class ElasticsearchExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._clients: dict[str, tuple[Elasticsearch, str]] = {}
-        self._clients_lock = threading.Lock()
+        self._clients: PerConnection[tuple[Elasticsearch, str]] = PerConnection(lambda cached: cached[0].close())
 
     def validate(self, spec: TaskSpec) -> None:
         params: ElasticsearchParams = self.params(ElasticsearchParams, spec)
@@ -195,18 +194,10 @@ class ElasticsearchExecutor(Executor):
         return ctx.result(data=_hit(reply))
 
     def _client(self, connection: Connection) -> tuple[Elasticsearch, str]:
-        with self._clients_lock:
-            cached = self._clients.get(connection.name)
-            if cached is None:
-                cached = _make_client(connection)
-                self._clients[connection.name] = cached
-            return cached
+        return self._clients.get(connection.name, lambda: _make_client(connection))
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = [client for client, _ in self._clients.values()], {}
-        for client in clients:
-            client.close()
+        self._clients.close()
 
 
 def _make_client(connection: Connection) -> tuple[Elasticsearch, str]:

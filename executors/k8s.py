@@ -37,7 +37,6 @@ import json
 import math
 import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,6 +67,7 @@ from executors._errors import (
     UnknownConnection,
 )
 from executors._kubectl import NAMESPACED, KubectlCommand, apply_filters, parse_kubectl, sort_key
+from executors._pool import PerConnection
 from executors._spec import TaskResult, TaskSpec
 
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -155,8 +155,7 @@ class KubernetesExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._clusters: dict[str, _Cluster] = {}
-        self._clusters_lock = threading.Lock()
+        self._clusters: PerConnection[_Cluster] = PerConnection(lambda cluster: cluster.api.close())
 
     def validate(self, spec: TaskSpec) -> None:
         params: KubernetesParams = self.params(KubernetesParams, spec)
@@ -177,25 +176,19 @@ class KubernetesExecutor(Executor):
         return _result(ctx, command, view)
 
     def _cluster(self, name: str | None) -> _Cluster:
-        key = name or "default"
-        with self._clusters_lock:
-            cluster = self._clusters.get(key)
-            if cluster is None:
-                try:
-                    connection: Connection | None = self.environment.connection(self.type, name)
-                except UnknownConnection:
-                    if name is not None:
-                        raise
-                    connection = None  # no default configured: KUBECONFIG, then in-cluster
-                cluster = _connect(connection)
-                self._clusters[key] = cluster
-            return cluster
+        def connect() -> _Cluster:
+            try:
+                connection: Connection | None = self.environment.connection(self.type, name)
+            except UnknownConnection:
+                if name is not None:
+                    raise
+                connection = None  # no default configured: KUBECONFIG, then in-cluster
+            return _connect(connection)
+
+        return self._clusters.get(name or "default", connect)
 
     def close(self) -> None:
-        with self._clusters_lock:
-            clusters, self._clusters = list(self._clusters.values()), {}
-        for cluster in clusters:
-            cluster.api.close()
+        self._clusters.close()
 
 
 # -- connecting ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from executors._errors import (
     QueryFailed,
     TaskTimedOut,
 )
-from executors._pool import ConnectionPool, Lease
+from executors._pool import ConnectionPool, Lease, PerConnection
 from executors._spec import TaskResult, TaskSpec
 from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
 
@@ -55,8 +55,7 @@ class MySQLExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._pools: dict[str, ConnectionPool[_Session]] = {}
-        self._pools_lock = threading.Lock()
+        self._pools: PerConnection[ConnectionPool[_Session]] = PerConnection(ConnectionPool.close)
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
         statements = split_statements(spec.command)
@@ -97,18 +96,12 @@ class MySQLExecutor(Executor):
         return result_sets
 
     def _pool(self, connection: Connection) -> ConnectionPool[_Session]:
-        with self._pools_lock:
-            pool = self._pools.get(connection.name)
-            if pool is None:
-                pool = ConnectionPool(lambda: _connect(connection), lambda s: s.db.close())
-                self._pools[connection.name] = pool
-            return pool
+        return self._pools.get(
+            connection.name, lambda: ConnectionPool(lambda: _connect(connection), lambda s: s.db.close())
+        )
 
     def close(self) -> None:
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        self._pools.close()
 
 
 def _connect_kwargs(connection: Connection) -> dict[str, Any]:

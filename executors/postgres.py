@@ -32,7 +32,7 @@ from executors._errors import (
     QueryFailed,
     TaskTimedOut,
 )
-from executors._pool import ConnectionPool
+from executors._pool import ConnectionPool, PerConnection
 from executors._spec import TaskResult, TaskSpec
 from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
 
@@ -57,8 +57,7 @@ class PostgresExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._pools: dict[str, ConnectionPool[psycopg.Connection]] = {}
-        self._pools_lock = threading.Lock()
+        self._pools: PerConnection[ConnectionPool[psycopg.Connection]] = PerConnection(ConnectionPool.close)
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
         statements = split_statements(spec.command)
@@ -99,18 +98,12 @@ class PostgresExecutor(Executor):
         return result_sets
 
     def _pool(self, connection: Connection) -> ConnectionPool[psycopg.Connection]:
-        with self._pools_lock:
-            pool = self._pools.get(connection.name)
-            if pool is None:
-                pool = ConnectionPool(lambda: _connect(connection), lambda db: db.close())
-                self._pools[connection.name] = pool
-            return pool
+        return self._pools.get(
+            connection.name, lambda: ConnectionPool(lambda: _connect(connection), lambda db: db.close())
+        )
 
     def close(self) -> None:
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        self._pools.close()
 
 
 def _connect(connection: Connection) -> psycopg.Connection:

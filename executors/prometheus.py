@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,7 @@ from executors._errors import (
     QueryFailed,
     TaskTimedOut,
 )
+from executors._pool import PerConnection
 from executors._spec import TaskResult, TaskSpec
 
 if TYPE_CHECKING:
@@ -82,8 +82,7 @@ class PrometheusExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._clients: dict[str, httpx.Client] = {}
-        self._clients_lock = threading.Lock()
+        self._clients: PerConnection[httpx.Client] = PerConnection(httpx.Client.close)
 
     def validate(self, spec: TaskSpec) -> None:
         _plan(spec, now=datetime.now(UTC).timestamp())
@@ -115,18 +114,10 @@ class PrometheusExecutor(Executor):
         return result
 
     def _client(self, connection: Connection) -> httpx.Client:
-        with self._clients_lock:
-            client = self._clients.get(connection.name)
-            if client is None:
-                client = _make_client(connection)
-                self._clients[connection.name] = client
-            return client
+        return self._clients.get(connection.name, lambda: _make_client(connection))
 
     def close(self) -> None:
-        with self._clients_lock:
-            clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            client.close()
+        self._clients.close()
 
 
 def _make_client(connection: Connection) -> httpx.Client:

@@ -11,7 +11,6 @@ Connection settings (type ``redis``): ``url`` (``redis://[:password@]host:port/d
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import redis
@@ -33,6 +32,7 @@ from executors._base import Executor, RunContext
 from executors._config import Connection
 from executors._errors import AuthenticationFailed, BackendUnavailable, PermissionDenied, QueryFailed, TaskTimedOut
 from executors._policy.redis import parse_redis_command
+from executors._pool import PerConnection
 from executors._spec import TaskResult, TaskSpec
 
 
@@ -41,8 +41,7 @@ class RedisExecutor(Executor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._pools: dict[str, redis.ConnectionPool] = {}
-        self._pools_lock = threading.Lock()
+        self._pools: PerConnection[redis.ConnectionPool] = PerConnection(redis.ConnectionPool.disconnect)
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
         words = parse_redis_command(spec.command)
@@ -85,18 +84,10 @@ class RedisExecutor(Executor):
         return ctx.result(output=render(data), data=data)
 
     def _pool(self, connection: Connection) -> redis.ConnectionPool:
-        with self._pools_lock:
-            pool = self._pools.get(connection.name)
-            if pool is None:
-                pool = _make_pool(connection)
-                self._pools[connection.name] = pool
-            return pool
+        return self._pools.get(connection.name, lambda: _make_pool(connection))
 
     def close(self) -> None:
-        with self._pools_lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.disconnect()
+        self._pools.close()
 
 
 def _make_pool(connection: Connection) -> redis.ConnectionPool:
