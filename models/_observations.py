@@ -197,6 +197,8 @@ def db_snapshot_from_result(data: Mapping[str, Any], engine: str, service: str) 
                 if "connections" in record:
                     status["connections"] = record["connections"]
                 continue
+            if record.get("max_connections") is not None:  # a session query that carries the limit
+                status.setdefault("max_connections", record["max_connections"])
             sessions.append(record)
     tops: list[TopQuery] = []
     active = long_running = waiting = 0

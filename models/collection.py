@@ -32,7 +32,7 @@ from models._observations import (
 )
 from models._topology import Topology
 from models._types import ServiceKind
-from models.planning import PlannedTask
+from models.planning import PlannedTask, Purpose
 
 SqlDialect = Literal["postgres", "mysql", "clickhouse"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -443,21 +443,14 @@ def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> P
                 "filter": [{"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}}],
             }
         }
-        return PlannedTask(
-            label="error logs",
-            purpose="logs",
-            task={
-                "type": "elasticsearch",
-                "params": {
-                    "connection": source.connection,
-                    "operation": "search",
-                    "index": source.index,
-                    "query": query,
-                    "size": source.max_lines,
-                    "sort": [{source.time_field: "asc"}],
-                },
-                "timeout": 30,
-            },
+        return _search_task(
+            "error logs",
+            "logs",
+            source.connection,
+            source.index,
+            query,
+            source.max_lines,
+            sort=[{source.time_field: "asc"}],
         )
     dialect: SqlDialect = source.type
     levels = ", ".join(_literal(level) for level in source.levels)
@@ -467,88 +460,69 @@ def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> P
         f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
         f"AND upper(level) IN ({levels}) ORDER BY time LIMIT {source.max_lines}"
     )
-    return PlannedTask(
-        label="error logs",
-        purpose="logs",
-        task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30},
-    )
+    return _sql_task("error logs", "logs", dialect, sql, source.connection)
 
 
 def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:
     if source.type == "elasticsearch":
-        return PlannedTask(
-            label="error spans",
-            purpose="traces",
-            task={
-                "type": "elasticsearch",
-                "params": {
-                    "connection": source.connection,
-                    "operation": "search",
-                    "index": source.index,
-                    "size": source.max_spans,
-                    "query": {
-                        "bool": {
-                            "must": [
-                                {
-                                    "range": {
-                                        "startTime": {"gte": int(window.start * 1e6), "lte": int(window.end * 1e6)}
-                                    }
-                                },
-                                {"term": {"tags.error": True}},
-                            ]
-                        }
-                    },
-                },
-                "timeout": 30,
-            },
-        )
+        started = {"gte": int(window.start * 1e6), "lte": int(window.end * 1e6)}  # Jaeger: microseconds
+        query = {"bool": {"must": [{"range": {"startTime": started}}, {"term": {"tags.error": True}}]}}
+        return _search_task("error spans", "traces", source.connection, source.index, query, source.max_spans)
     dialect: SqlDialect = source.type
-    sql = (
-        f"SELECT trace_id, span_id, {_parent_column()} AS parent, service_name AS service, duration, status, "
-        f"{_to_epoch(dialect, 'timestamp')} AS time FROM {_identifier(source.table)} "
-        f"WHERE timestamp >= {_from_epoch(dialect, window.start)} AND timestamp <= {_from_epoch(dialect, window.end)} "
-        f"AND status = 'error' ORDER BY timestamp DESC LIMIT {source.max_spans}"
+    where = (
+        f"timestamp >= {_from_epoch(dialect, window.start)} AND timestamp <= {_from_epoch(dialect, window.end)} "
+        f"AND status = 'error' ORDER BY timestamp DESC"
     )
-    return PlannedTask(
-        label="error spans",
-        purpose="traces",
-        task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30},
-    )
+    return _sql_task("error spans", "traces", dialect, _spans_sql(source, dialect, where), source.connection)
 
 
 def _traces_by_id_task(source: TracesSource, trace_ids: Sequence[str]) -> PlannedTask:
+    label = f"{len(trace_ids)} error traces"
     if source.type == "elasticsearch":
-        return PlannedTask(
-            label=f"{len(trace_ids)} error traces",
-            purpose="traces",
-            task={
-                "type": "elasticsearch",
-                "params": {
-                    "connection": source.connection,
-                    "operation": "search",
-                    "index": source.index,
-                    "size": source.max_spans,
-                    "query": {"terms": {"traceID": list(trace_ids)}},
-                },
-                "timeout": 30,
-            },
-        )
+        query = {"terms": {"traceID": list(trace_ids)}}
+        return _search_task(label, "traces", source.connection, source.index, query, source.max_spans)
     dialect: SqlDialect = source.type
-    ids = ", ".join(_literal(trace_id) for trace_id in trace_ids)
-    sql = (
-        f"SELECT trace_id, span_id, {_parent_column()} AS parent, service_name AS service, duration, status, "
+    where = f"trace_id IN ({', '.join(_literal(trace_id) for trace_id in trace_ids)})"
+    return _sql_task(label, "traces", dialect, _spans_sql(source, dialect, where), source.connection)
+
+
+def _spans_sql(source: TracesSource, dialect: SqlDialect, where: str) -> str:
+    """Spans in the columns of the traces frame, from a table with the spec's columns."""
+    return (
+        "SELECT trace_id, span_id, parent_span_id AS parent, service_name AS service, duration, status, "
         f"{_to_epoch(dialect, 'timestamp')} AS time FROM {_identifier(source.table)} "
-        f"WHERE trace_id IN ({ids}) LIMIT {source.max_spans}"
+        f"WHERE {where} LIMIT {source.max_spans}"
     )
+
+
+def _sql_task(label: str, purpose: Purpose, dialect: SqlDialect, sql: str, connection: str) -> PlannedTask:
     return PlannedTask(
-        label=f"{len(trace_ids)} error traces",
-        purpose="traces",
-        task={"type": dialect, "command": sql, "params": {"connection": source.connection}, "timeout": 30},
+        label=label,
+        purpose=purpose,
+        task={"type": dialect, "command": sql, "params": {"connection": connection}, "timeout": 30},
     )
 
 
-def _parent_column() -> str:
-    return "parent_span_id"
+def _search_task(
+    label: str,
+    purpose: Purpose,
+    connection: str,
+    index: str,
+    query: dict[str, Any],
+    size: int,
+    *,
+    sort: list[dict[str, str]] | None = None,
+) -> PlannedTask:
+    params: dict[str, Any] = {
+        "connection": connection,
+        "operation": "search",
+        "index": index,
+        "query": query,
+        "size": size,
+    }
+    if sort is not None:
+        params["sort"] = sort
+    return PlannedTask(label=label, purpose=purpose, task={"type": "elasticsearch", "params": params, "timeout": 30})
 
 
 def _logs_frame(item: PlannedTask, data: Any) -> pd.DataFrame:
