@@ -366,7 +366,13 @@ class TaskService:
     # -- restarts ------------------------------------------------------------------------------
 
     def _settle_orphan(self, record: TaskRecord) -> None:
-        ran = record.status is TaskStatus.RUNNING or self.dispatcher.started(record.id)
+        if record.dispatch == "work-pool":
+            # It ran on a worker, whose audit log may be another one than this gateway's.
+            ran = record.status is TaskStatus.RUNNING or self.dispatcher.started(record.id)
+        else:
+            # The engine records "started" before it runs anything, in this gateway's audit log; a
+            # record left "running" by a killed gateway may be one whose engine never got that far.
+            ran = self.dispatcher.started(record.id)
         if ran:
             message = "the gateway stopped while this task was running; it may have run partly (see the audit log)"
         else:
