@@ -338,3 +338,312 @@ def report_outcome(markdown: str) -> str:
         if line.startswith("**Outcome:**"):
             return line.removeprefix("**Outcome:**").strip().split(" — ")[0][:40]
     return "?"
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+def _wait_running(http: httpx.Client, task_id: str, *, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = http.get(f"/api/v1/tasks/{task_id}").json()
+        if view["status"] != "pending" or time.monotonic() > deadline:
+            return view
+        time.sleep(0.05)
+
+
+def worker_killed(url: str, token: str, agent: str, worker: Any, *, task_timeout: float = 4.0) -> Outcome:
+    """SIGKILL of the ``cloud-agent worker`` running a task dispatched through its work pool.
+
+    The task must end ``crashed`` (never ``succeeded``), its flow run must not be left completed,
+    and the task's own processes must not outlive its timeout although their supervisor is gone.
+    """
+    from prefect.client.orchestration import get_client
+
+    from tests.reliability.servers import kill_processes_with, processes_with
+
+    outcome = Outcome("fault: worker killed mid-task", load="1 task on a work pool", faults="SIGKILL of the worker")
+    marker = f"{17 + uuid.uuid4().int % 1000 / 1000:.3f}"  # a sleep length no other process has
+    with api(url, token) as http:
+        control = http.post("/api/v1/tasks", json={"agent_id": agent, "type": "shell", "command": "echo alive"})
+        if control.json().get("status") != "succeeded":
+            outcome.problem(f"the worker does not run tasks: {control.text[:300]}")
+            return outcome
+        task = {"agent_id": agent, "type": "shell", "command": f"sleep {marker}; echo finished", "sync": False,
+                "timeout": task_timeout}  # fmt: skip
+        task_id = http.post("/api/v1/tasks", json=task).json()["id"]
+        try:
+            _wait_running(http, task_id)
+            deadline = time.monotonic() + 30
+            while not processes_with(marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            began = time.monotonic()
+            worker.kill()
+            view = wait_terminal(http, [task_id], timeout=task_timeout + 90)[task_id]
+            while processes_with(marker) and time.monotonic() - began < task_timeout + 5:
+                time.sleep(0.1)
+            survivors = processes_with(marker)
+        finally:
+            kill_processes_with(marker)
+    status = view.get("status")
+    outcome.figures = f"task ended {status} ({(view.get('error') or {}).get('code')})"
+    if status not in ("crashed", "failed"):
+        outcome.problem(f"the task of the killed worker ended {status}: {view.get('error')}")
+        outcome.lost += status not in TERMINAL
+    if status == "succeeded":
+        outcome.problem("a task whose worker was killed was reported succeeded")
+    if view.get("flow_run_id"):
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(view["flow_run_id"]).state
+        if state is not None and state.is_completed():
+            outcome.problem(f"the killed worker's flow run is {state.name}")
+    if survivors:
+        outcome.problem(f"the task's processes {survivors} outlived its {task_timeout:g} s timeout and its worker")
+    return outcome
+
+
+BLOCKING_READS = {
+    # (task type, a read that blocks on the server for a while)
+    "postgres": "SELECT pg_sleep(20)",
+    "mysql": "SELECT SLEEP(20)",
+    "redis": "XREAD BLOCK 20000 STREAMS reliability-stream $",
+}
+
+
+def servers_stopped_mid_query(url: str, token: str, agent: str, servers: dict[str, Any]) -> Outcome:
+    """Each private server (``{task type: server}``) stopped while a read waits on it, then started.
+
+    The read must fail with a clear error well before its timeout (not hang, not ``internal_error``),
+    and the next task on the restarted server must succeed (pools reconnect).
+    """
+    outcome = Outcome("fault: database stopped mid-query", load="a blocking read per server",
+                      faults="PostgreSQL, MariaDB, Redis stopped, then restarted")  # fmt: skip
+    timeout = 30.0
+    figures = []
+    with api(url, token) as http:
+        for kind, server in servers.items():
+            connection = {"connection": "private"}
+            warm = http.post("/api/v1/tasks", json={"agent_id": agent, "type": kind, "command": _quick_read(kind),
+                                                     "params": connection})  # fmt: skip
+            if warm.json().get("status") != "succeeded":
+                outcome.problem(f"{kind}: the private server does not answer: {warm.text[:300]}")
+                continue
+            task = {"agent_id": agent, "type": kind, "command": BLOCKING_READS[kind], "params": connection,
+                    "sync": False, "timeout": timeout}  # fmt: skip
+            task_id = http.post("/api/v1/tasks", json=task).json()["id"]
+            _wait_running(http, task_id)
+            time.sleep(0.5)  # the statement reaches the server
+            stopped = time.monotonic()
+            server.stop()
+            view = wait_terminal(http, [task_id], timeout=timeout + 30)[task_id]
+            took = time.monotonic() - stopped
+            error = view.get("error") or {}
+            figures.append(f"{kind} {view.get('status')}/{error.get('code')} in {took:.1f} s")
+            if view.get("status") not in TERMINAL:
+                outcome.lost += 1
+            if view.get("status") != "failed" or error.get("code") in (None, "internal_error"):
+                outcome.problem(f"{kind}: a read cut off by a stopped server ended {view.get('status')}: {error}")
+            if "Traceback" in str(error):
+                outcome.problem(f"{kind}: the error carries a traceback: {error}")
+            if took > timeout / 2:
+                outcome.problem(f"{kind}: the cut-off read took {took:.1f} s to end")
+            server.start()
+            again = http.post("/api/v1/tasks", json={"agent_id": agent, "type": kind, "command": _quick_read(kind),
+                                                      "params": connection})  # fmt: skip
+            if again.json().get("status") != "succeeded":
+                outcome.problem(f"{kind}: after the restart the next read ended {again.json().get('error')}")
+    outcome.figures = "; ".join(figures)
+    return outcome
+
+
+def _quick_read(kind: str) -> str:
+    return {"postgres": "SELECT 1 AS one", "mysql": "SELECT 1 AS one", "redis": "PING"}[kind]
+
+
+@contextmanager
+def stopped_when_collection_starts(servers: Sequence[Any]) -> Iterator[list[str]]:
+    """Stop ``servers`` as a cycle's collection step begins (its detection has run); yields the
+    names of the servers once stopped."""
+    import flows.collect
+
+    original = flows.collect.run_batches
+    stopped: list[str] = []
+    lock = threading.Lock()
+
+    def run_batches(batches: Any, *, step: str, actor: str) -> Any:
+        with lock:
+            if not stopped and step.startswith("collect"):
+                for server in servers:
+                    server.stop()
+                    stopped.append(server.name)
+        return original(batches, step=step, actor=actor)
+
+    flows.collect.run_batches = run_batches  # type: ignore[assignment]
+    try:
+        yield stopped
+    finally:
+        flows.collect.run_batches = original  # type: ignore[assignment]
+
+
+def cycle_with_sources_stopped(
+    url: str, token: str, alert: dict[str, Any], servers: dict[str, Any], components: dict[str, list[str]],
+    *, timeout: float = 150.0,
+) -> Outcome:  # fmt: skip
+    """A cycle whose PostgreSQL, MariaDB and Redis components (``servers`` by task type; their
+    ``components``) stop as collection begins: it must record each failed source and still report."""
+    from flows.alerts import parse_alert_group
+
+    outcome = Outcome("fault: databases stopped mid-collection", load="1 cycle",
+                      faults="PostgreSQL, MariaDB, Redis stopped as collection began")  # fmt: skip
+    payload = alert_variant(alert, f"stopped-{uuid.uuid4().hex[:8]}")
+    tag = parse_alert_group(payload).group_tag
+    with stopped_when_collection_starts(list(servers.values())) as stopped, api(url, token) as http:
+        answer = http.post("/api/v1/alerts", json=payload)
+        if answer.status_code != 202:
+            outcome.problem(f"the webhook answered {answer.status_code}: {answer.text[:300]}")
+            return outcome
+        runs = wait_for_cycles([tag], timeout=timeout).get(tag, [])
+    for server in servers.values():
+        server.start()
+    if len(stopped) != len(servers):
+        outcome.problem(f"the servers were not stopped during collection (stopped: {stopped})")
+    if len(runs) != 1 or runs[0].state is None or not runs[0].state.is_completed():
+        outcome.problem(f"the cycle did not complete: {[(r.name, r.state.name if r.state else None) for r in runs]}")
+        outcome.lost = 1
+        return outcome
+    report = cycle_report(runs[0].id)
+    if report is None:
+        outcome.problem("the cycle left no RCA report")
+        outcome.lost = 1
+        return outcome
+    failures = [line for line in report.splitlines() if line.startswith("- ") and ": " in line]
+    for kind, names in components.items():
+        named = [line for line in failures if any(name in line for name in names)]
+        if not named:
+            outcome.problem(f"the report does not record the failed {kind} source ({names}): {failures}")
+    outcome.figures = f"cycle {report_outcome(report)!r}; {len(failures)} failed sources recorded"
+    return outcome
+
+
+def gateway_restarted(
+    start_gateway: Any, token: str, agent: str, audit: AuditLog, *, clients: int = 8, phase_seconds: float = 2.0
+) -> Outcome:
+    """Tasks submitted by ``clients`` while the gateway is killed (SIGKILL), restarted, stopped
+    (SIGTERM) and started again. ``start_gateway()`` starts a ``ServedGateway`` on the same port
+    and state folder each time.
+
+    Every task the API acknowledged must have a terminal record afterwards, and its status must
+    agree with the audit log: ``succeeded`` ones finished, "did not run" ones never started.
+    """
+    outcome = Outcome("fault: gateway restarted under load", load=f"{clients} clients submitting",
+                      faults="SIGKILL, restart, SIGTERM, restart")  # fmt: skip
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    acked: dict[str, str] = {}
+    unacked = 0
+    lock = threading.Lock()
+    done = threading.Event()
+    gateway = start_gateway()
+    url = gateway.url
+
+    def client(number: int) -> None:
+        nonlocal unacked
+        count = 0
+        with api(url, token, timeout=30) as http:
+            while not done.is_set():
+                count += 1
+                word = f"c{number}-{count}-{uuid.uuid4().hex[:6]}"
+                command = f"echo {word}" if count % 2 else f"sleep 0.5; echo {word}"
+                try:
+                    response = http.post("/api/v1/tasks", json={"agent_id": agent, "type": "shell",
+                                                                "command": command, "sync": False})  # fmt: skip
+                except httpx.TransportError:
+                    with lock:
+                        unacked += 1
+                    time.sleep(0.1)
+                    continue
+                if response.status_code == 202:
+                    with lock:
+                        acked[response.json()["id"]] = word
+                elif response.status_code != 429:
+                    with lock:
+                        outcome.problem(f"submit answered {response.status_code}: {response.text[:200]}")
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(phase_seconds)
+        gateway.kill()  # SIGKILL: no shutdown at all
+        gateway = start_gateway()
+        time.sleep(phase_seconds)
+        gateway.close()  # SIGTERM: a graceful stop with running and queued tasks
+        gateway = start_gateway()
+        time.sleep(phase_seconds)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(60)
+    try:
+        with api(url, token) as http:
+            views = wait_terminal(http, list(acked), timeout=120)
+    finally:
+        gateway.close()
+    started = audit_events(audit, since, AuditEvent.STARTED)
+    finished = audit_events(audit, since, AuditEvent.FINISHED)
+    statuses: Counter[str] = Counter()
+    for task_id, word in acked.items():
+        view = views.get(task_id, {})
+        status = view.get("status")
+        statuses[f"{status}/{(view.get('error') or {}).get('code', '-')}"] += 1
+        if status not in TERMINAL:
+            outcome.lost += 1
+            outcome.problem(f"{task_id} has no terminal record: {status}")
+        elif status == "succeeded":
+            if word not in ((view.get("result") or {}).get("output") or ""):
+                outcome.problem(f"{task_id} succeeded with another task's output")
+            if finished[task_id] != 1:
+                outcome.problem(f"{task_id} succeeded but has {finished[task_id]} finished audit records")
+        elif "did not run" in ((view.get("error") or {}).get("message") or "") and started[task_id]:
+            outcome.problem(f"{task_id} is reported as not run, but the audit log says it started")
+        elif status == "crashed" and not started[task_id]:
+            outcome.problem(f"{task_id} is reported crashed mid-run, but it never started: {view.get('error')}")
+    outcome.figures = f"{len(acked)} acknowledged ({unacked} refused while down): {dict(statuses)}"
+    if not statuses.get("succeeded/-"):
+        outcome.problem("no task succeeded: the load did not reach the gateways")
+    return outcome
+
+
+def audit_unavailable(url: str, tokens: dict[str, str], agent: str, store: Any, marker: Any) -> Outcome:
+    """The audit store (a private PostgreSQL) stops: tasks are refused, never run unaudited; when it
+    is back, tasks run and the audit chain is intact. ``marker`` is a path a write task would create."""
+    outcome = Outcome("fault: audit store unavailable", load="reads and writes",
+                      faults="the audit PostgreSQL stopped, then started")  # fmt: skip
+    read = {"agent_id": agent, "type": "shell", "command": "echo ran-unaudited"}
+    write = {"agent_id": agent, "type": "shell", "command": f"touch {marker}"}
+    with api(url, tokens["operator"]) as operator, api(url, tokens["approver"]) as approver:
+        before = operator.post("/api/v1/tasks", json=read).json()
+        if before.get("status") != "succeeded":
+            outcome.problem(f"a read did not run with the audit store up: {before.get('error')}")
+        store.stop()
+        try:
+            refused = [operator.post("/api/v1/tasks", json=read), approver.post("/api/v1/tasks", json=write)]
+        finally:
+            store.start()
+        for response in refused:
+            body = response.json()
+            if response.status_code >= 500:
+                outcome.server_errors += 1
+            result = body.get("result") or {}
+            if body.get("status") != "failed" or (body.get("error") or {}).get("code") != "audit_unavailable":
+                outcome.problem(f"with the audit store down a task ended {body.get('status')}: {body.get('error')}")
+            if "ran-unaudited" in (result.get("output") or ""):
+                outcome.problem("a read ran while the audit store was down")
+        if marker.exists():
+            outcome.problem("a write ran while the audit store was down")
+        after = approver.post("/api/v1/tasks", json=write).json()
+        if after.get("status") != "succeeded" or not marker.exists():
+            outcome.problem(f"with the audit store back, a write did not run: {after.get('error')}")
+    outcome.bad_inputs = 0
+    outcome.figures = f"{len(refused)} tasks refused while down, then run once it was back"
+    return outcome
