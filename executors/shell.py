@@ -37,16 +37,25 @@ DRAIN_SECONDS = 0.1
 #: task first whenever it is alive to do so.
 GUARD_SLACK_SECONDS = 2.0
 _READ_CHUNK = 65536
+#: A streamed line longer than this is sent in pieces of this many characters.
+MAX_LINE_CHARS = 16_384
 
 
 @dataclass
 class _Stream:
-    """One of stdout/stderr: kept text up to the limit, total size, and the unfinished line."""
+    """One of stdout/stderr: kept text up to the limit, total size, and the unfinished line.
+
+    Lines go to the output sink up to the same limit as the result keeps, and a line longer than
+    ``MAX_LINE_CHARS`` goes in pieces: 100 MB of output (or of bytes without a newline) costs the
+    sink what the result costs, not 100 MB of lines or one 100 MB string.
+    """
 
     name: str
     limit: int
     kept: bytearray = field(default_factory=bytearray)
     total: int = 0
+    #: Bytes passed on to the sink so far; past ``limit`` the rest is only counted.
+    streamed: int = 0
     pending_line: str = ""
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -57,14 +66,26 @@ class _Stream:
         room = self.limit - len(self.kept)
         if room > 0:
             self.kept.extend(chunk[:room])
-        if ctx.on_output is not None:
-            text = self.pending_line + self.decoder.decode(chunk)
-            *lines, self.pending_line = text.split("\n")
-            for line in lines:
-                ctx.emit(line, self.name)
+        if ctx.on_output is None or self.streamed > self.limit:
+            return
+        piece = chunk[: self.limit - self.streamed]
+        self.streamed += len(chunk)
+        text = self.pending_line + self.decoder.decode(piece)
+        *lines, self.pending_line = text.split("\n")
+        for line in lines:
+            ctx.emit(line, self.name)
+        while len(self.pending_line) > MAX_LINE_CHARS:
+            ctx.emit(self.pending_line[:MAX_LINE_CHARS], self.name)
+            self.pending_line = self.pending_line[MAX_LINE_CHARS:]
+        if self.streamed > self.limit:
+            if self.pending_line:
+                ctx.emit(self.pending_line, self.name)
+                self.pending_line = ""
+            ctx.emit(f"[... output beyond {self.limit} bytes is not streamed; the result says how much there was ...]",
+                     self.name)  # fmt: skip
 
     def close(self, ctx: RunContext) -> None:
-        if ctx.on_output is not None:
+        if ctx.on_output is not None and self.streamed <= self.limit:
             rest = self.pending_line + self.decoder.decode(b"", final=True)
             if rest:
                 ctx.emit(rest, self.name)
