@@ -16,6 +16,9 @@ from executors._errors import InvalidTask
 MAX_TIMEOUT_SECONDS = 86_400.0
 #: Commands longer than this are refused: a diagnostic command is not a payload.
 MAX_COMMAND_CHARS = 100_000
+#: ``params`` nested deeper than this are refused: no executor's params go beyond a few levels, and
+#: every layer below (masking, audit, storage, JSON) walks them recursively.
+MAX_PARAMS_DEPTH = 32
 
 
 class RiskClass(StrEnum):
@@ -78,7 +81,7 @@ class TaskSpec(BaseModel):
     command: str = Field(default="", max_length=MAX_COMMAND_CHARS)
     params: dict[str, Any] = Field(default_factory=dict)
     sync: bool = True
-    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)
     approval: Approval | None = None
 
     @field_validator("command")
@@ -86,6 +89,14 @@ class TaskSpec(BaseModel):
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:
             raise ValueError("command contains a NUL byte")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _storable_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = _json_problem(value, MAX_PARAMS_DEPTH)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @classmethod
@@ -104,6 +115,25 @@ class TaskSpec(BaseModel):
         if len(what) > 60:
             what = what[:57] + "..."
         return f"{self.type}: {what}" if what else self.type
+
+
+def _json_problem(value: Any, max_depth: int) -> str | None:
+    """Why JSON-like ``value`` cannot be carried through (stored, audited, sent on), or ``None``."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "a string is not valid Unicode (a lone surrogate such as \\ud800)"
+        elif isinstance(item, dict):
+            stack.extend((element, depth + 1) for pair in item.items() for element in pair)
+        elif isinstance(item, list | tuple):
+            stack.extend((element, depth + 1) for element in item)
+    return None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
