@@ -14,10 +14,11 @@ returned decoded.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from executors._base import Executor, RunContext
 from executors._errors import BackendUnavailable, InvalidTask, PermissionDenied, TaskTimedOut, UnknownConnection
@@ -29,6 +30,8 @@ from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
 
 _SENSITIVE_RESPONSE_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "www-authenticate"})
 _STATUS_ERRORS = {401: "auth_failed", 403: "forbidden", 404: "not_found"}
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_HEADER_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
 
 
 class ApiParams(BaseModel):
@@ -42,6 +45,18 @@ class ApiParams(BaseModel):
     expect_status: list[int] | None = None
     follow_redirects: bool = False
     connection: str | None = None
+
+    @field_validator("headers")
+    @classmethod
+    def _header_syntax(cls, headers: dict[str, str]) -> dict[str, str]:
+        # Refused here with the header's name: at send time the HTTP library's refusal looked like
+        # an unreachable server (and a read was retried for it).
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if _HEADER_VALUE_FORBIDDEN.search(value):
+                raise ValueError(f"the value of header {name!r} contains a line break or a NUL byte")
+        return headers
 
 
 class ApiExecutor(Executor):
