@@ -10,10 +10,11 @@ closes the race between two webhooks arriving together).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ALERT_EVENT = "cloud-agent.alert.firing"
 ALERT_RESOURCE_PREFIX = "cloud-agent.alert-group."
@@ -60,6 +61,33 @@ class AlertGroup(BaseModel):
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str = ""
     alerts: list[Alert] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> AlertGroup:
+        # The group's text becomes flow run names, tags, parameters and report text: a lone
+        # surrogate cannot be encoded and a NUL cannot be stored in a PostgreSQL-backed Prefect,
+        # so a cycle the webhook accepted would be lost on the way. Refuse it at the door instead.
+        for where, text in self._texts():
+            if "\x00" in text:
+                raise ValueError(f"{where} contains a NUL byte")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{where} is not valid Unicode (a lone surrogate)") from None
+        return self
+
+    def _texts(self) -> Iterator[tuple[str, str]]:
+        yield "groupKey", self.groupKey
+        yield "receiver", self.receiver
+        yield "externalURL", self.externalURL
+        for field_name in ("groupLabels", "commonLabels", "commonAnnotations"):
+            for key, value in getattr(self, field_name).items():
+                yield f"{field_name}.{key!r}", key + value
+        for index, alert in enumerate(self.alerts):
+            yield f"alerts.{index}.generatorURL", alert.generatorURL + alert.fingerprint
+            for field_name in ("labels", "annotations"):
+                for key, value in getattr(alert, field_name).items():
+                    yield f"alerts.{index}.{field_name}.{key!r}", key + value
 
     @property
     def group_id(self) -> str:
