@@ -113,11 +113,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = str(exc.detail)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI says only "There was an error parsing the body" (a body that is not UTF-8,
+            # JSON nested past the parser's depth, a number past Python's digit limit): say which.
+            cause = exc.__cause__
+            message = f"the request body cannot be read as JSON: {type(cause).__name__}: {str(cause)[:200]}"
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             # Starlette names the methods of the first route matching the path only.
             headers["Allow"] = ", ".join(_methods_of(request.app, request.url.path))
-        return answer(request, exc.status_code, code, str(exc.detail), headers=headers)
+        return answer(request, exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
