@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -28,6 +29,17 @@ router = APIRouter()
 
 #: Messages waiting for a slow client; beyond this its subscriptions are cut off.
 OUTBOX_SIZE = 1_000
+#: What a task id looks like (the REST API's path parameter says the same).
+TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+async def _next_text(websocket: WebSocket) -> str | None:
+    """The next text frame's text; ``None`` for a binary frame. ``WebSocketDisconnect`` at the end."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text: str | None = message.get("text")
+    return text
 
 
 def _error(code: str, message: str, task_id: str | None = None) -> dict[str, Any]:
@@ -61,10 +73,13 @@ async def task_logs(websocket: WebSocket) -> None:
     writer = asyncio.create_task(write())
     try:
         while True:
+            text = await _next_text(websocket)
             try:
-                message = json.loads(await websocket.receive_text())
-            except json.JSONDecodeError:
-                await outbox.put(_error("invalid_message", "messages are JSON objects"))
+                message = json.loads(text) if text is not None else None
+            except (ValueError, RecursionError):  # not JSON, nested past the parser, too many digits
+                message = None
+            if message is None:
+                await outbox.put(_error("invalid_message", "messages are JSON objects in text frames"))
                 continue
             if not isinstance(message, dict) or not isinstance(message.get("data", {}), dict):
                 await outbox.put(_error("invalid_message", 'messages look like {"type": ..., "data": {...}}'))
@@ -75,11 +90,11 @@ async def task_logs(websocket: WebSocket) -> None:
                 continue
             if kind not in ("task.subscribe_logs", "task.unsubscribe_logs"):
                 await outbox.put(_error(
-                    "unknown_message_type", f"unknown message type {kind!r}; use task.subscribe_logs"))
+                    "unknown_message_type", f"unknown message type {repr(kind)[:80]}; use task.subscribe_logs"))
                 continue
             task_id = data.get("task_id")
-            if not isinstance(task_id, str) or not task_id:
-                await outbox.put(_error("invalid_message", "data.task_id is missing"))
+            if not isinstance(task_id, str) or not TASK_ID.fullmatch(task_id):
+                await outbox.put(_error("invalid_message", "data.task_id is missing or is not a task id"))
                 continue
             if kind == "task.unsubscribe_logs":
                 if task_id in following:
