@@ -9,6 +9,7 @@ the benchmark for the set-ups).
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
@@ -369,8 +370,13 @@ def worker_killed(url: str, token: str, agent: str, worker: Any, *, task_timeout
         if control.json().get("status") != "succeeded":
             outcome.problem(f"the worker does not run tasks: {control.text[:300]}")
             return outcome
-        task = {"agent_id": agent, "type": "shell", "command": f"sleep {marker}; echo finished", "sync": False,
-                "timeout": task_timeout}  # fmt: skip
+        task = {
+            "agent_id": agent,
+            "type": "shell",
+            "command": f"sleep {marker}; echo finished",
+            "sync": False,
+            "timeout": task_timeout,
+        }
         task_id = http.post("/api/v1/tasks", json=task).json()["id"]
         try:
             _wait_running(http, task_id)
@@ -416,20 +422,31 @@ def servers_stopped_mid_query(url: str, token: str, agent: str, servers: dict[st
     The read must fail with a clear error well before its timeout (not hang, not ``internal_error``),
     and the next task on the restarted server must succeed (pools reconnect).
     """
-    outcome = Outcome("fault: database stopped mid-query", load="a blocking read per server",
-                      faults="PostgreSQL, MariaDB, Redis stopped, then restarted")  # fmt: skip
+    outcome = Outcome(
+        "fault: database stopped mid-query",
+        load="a blocking read per server",
+        faults="PostgreSQL, MariaDB, Redis stopped, then restarted",
+    )
     timeout = 30.0
     figures = []
     with api(url, token) as http:
         for kind, server in servers.items():
             connection = {"connection": "private"}
-            warm = http.post("/api/v1/tasks", json={"agent_id": agent, "type": kind, "command": _quick_read(kind),
-                                                     "params": connection})  # fmt: skip
+            warm = http.post(
+                "/api/v1/tasks",
+                json={"agent_id": agent, "type": kind, "command": _quick_read(kind), "params": connection},
+            )
             if warm.json().get("status") != "succeeded":
                 outcome.problem(f"{kind}: the private server does not answer: {warm.text[:300]}")
                 continue
-            task = {"agent_id": agent, "type": kind, "command": BLOCKING_READS[kind], "params": connection,
-                    "sync": False, "timeout": timeout}  # fmt: skip
+            task = {
+                "agent_id": agent,
+                "type": kind,
+                "command": BLOCKING_READS[kind],
+                "params": connection,
+                "sync": False,
+                "timeout": timeout,
+            }
             task_id = http.post("/api/v1/tasks", json=task).json()["id"]
             _wait_running(http, task_id)
             time.sleep(0.5)  # the statement reaches the server
@@ -448,8 +465,10 @@ def servers_stopped_mid_query(url: str, token: str, agent: str, servers: dict[st
             if took > timeout / 2:
                 outcome.problem(f"{kind}: the cut-off read took {took:.1f} s to end")
             server.start()
-            again = http.post("/api/v1/tasks", json={"agent_id": agent, "type": kind, "command": _quick_read(kind),
-                                                      "params": connection})  # fmt: skip
+            again = http.post(
+                "/api/v1/tasks",
+                json={"agent_id": agent, "type": kind, "command": _quick_read(kind), "params": connection},
+            )
             if again.json().get("status") != "succeeded":
                 outcome.problem(f"{kind}: after the restart the next read ended {again.json().get('error')}")
     outcome.figures = "; ".join(figures)
@@ -486,15 +505,23 @@ def stopped_when_collection_starts(servers: Sequence[Any]) -> Iterator[list[str]
 
 
 def cycle_with_sources_stopped(
-    url: str, token: str, alert: dict[str, Any], servers: dict[str, Any], components: dict[str, list[str]],
-    *, timeout: float = 150.0,
-) -> Outcome:  # fmt: skip
+    url: str,
+    token: str,
+    alert: dict[str, Any],
+    servers: dict[str, Any],
+    components: dict[str, list[str]],
+    *,
+    timeout: float = 150.0,
+) -> Outcome:
     """A cycle whose PostgreSQL, MariaDB and Redis components (``servers`` by task type; their
     ``components``) stop as collection begins: it must record each failed source and still report."""
     from flows.alerts import parse_alert_group
 
-    outcome = Outcome("fault: databases stopped mid-collection", load="1 cycle",
-                      faults="PostgreSQL, MariaDB, Redis stopped as collection began")  # fmt: skip
+    outcome = Outcome(
+        "fault: databases stopped mid-collection",
+        load="1 cycle",
+        faults="PostgreSQL, MariaDB, Redis stopped as collection began",
+    )
     payload = alert_variant(alert, f"stopped-{uuid.uuid4().hex[:8]}")
     tag = parse_alert_group(payload).group_tag
     with stopped_when_collection_starts(list(servers.values())) as stopped, api(url, token) as http:
@@ -535,8 +562,11 @@ def gateway_restarted(
     Every task the API acknowledged must have a terminal record afterwards, and its status must
     agree with the audit log: ``succeeded`` ones finished, "did not run" ones never started.
     """
-    outcome = Outcome("fault: gateway restarted under load", load=f"{clients} clients submitting",
-                      faults="SIGKILL, restart, SIGTERM, restart")  # fmt: skip
+    outcome = Outcome(
+        "fault: gateway restarted under load",
+        load=f"{clients} clients submitting",
+        faults="SIGKILL, restart, SIGTERM, restart",
+    )
     since = datetime.now(UTC) - timedelta(seconds=1)
     acked: dict[str, str] = {}
     unacked = 0
@@ -554,8 +584,9 @@ def gateway_restarted(
                 word = f"c{number}-{count}-{uuid.uuid4().hex[:6]}"
                 command = f"echo {word}" if count % 2 else f"sleep 0.5; echo {word}"
                 try:
-                    response = http.post("/api/v1/tasks", json={"agent_id": agent, "type": "shell",
-                                                                "command": command, "sync": False})  # fmt: skip
+                    response = http.post(
+                        "/api/v1/tasks", json={"agent_id": agent, "type": "shell", "command": command, "sync": False}
+                    )
                 except httpx.TransportError:
                     with lock:
                         unacked += 1
@@ -617,8 +648,9 @@ def gateway_restarted(
 def audit_unavailable(url: str, tokens: dict[str, str], agent: str, store: Any, marker: Any) -> Outcome:
     """The audit store (a private PostgreSQL) stops: tasks are refused, never run unaudited; when it
     is back, tasks run and the audit chain is intact. ``marker`` is a path a write task would create."""
-    outcome = Outcome("fault: audit store unavailable", load="reads and writes",
-                      faults="the audit PostgreSQL stopped, then started")  # fmt: skip
+    outcome = Outcome(
+        "fault: audit store unavailable", load="reads and writes", faults="the audit PostgreSQL stopped, then started"
+    )
     read = {"agent_id": agent, "type": "shell", "command": "echo ran-unaudited"}
     write = {"agent_id": agent, "type": "shell", "command": f"touch {marker}"}
     with api(url, tokens["operator"]) as operator, api(url, tokens["approver"]) as approver:
@@ -646,4 +678,124 @@ def audit_unavailable(url: str, tokens: dict[str, str], agent: str, store: Any, 
             outcome.problem(f"with the audit store back, a write did not run: {after.get('error')}")
     outcome.bad_inputs = 0
     outcome.figures = f"{len(refused)} tasks refused while down, then run once it was back"
+    return outcome
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+def hostile_requests(url: str, token: str, cases: Sequence[Any], *, scenario: str) -> Outcome:
+    """Send each ``corpus.Hostile`` request; each must get exactly what it names, never a 5xx,
+    always a JSON error body without a traceback."""
+    outcome = Outcome(scenario, load=f"{len(cases)} requests", bad_inputs=len(cases))
+    with api(url, token) as http:
+        for case in cases:
+            headers = {"content-type": case.content_type, **case.headers}
+            method = "POST" if case.body or case.path in ("/api/v1/tasks", "/api/v1/alerts") else "GET"
+            response = http.request(method, case.path, content=case.body, headers=headers)
+            if response.status_code >= 500:
+                outcome.server_errors += 1
+            try:
+                body = response.json()
+            except ValueError:
+                outcome.problem(f"{case.name}: {response.status_code} without a JSON body: {response.text[:200]}")
+                continue
+            if "Traceback" in response.text:
+                outcome.problem(f"{case.name}: the answer carries a traceback")
+            if response.status_code != case.status:
+                outcome.problem(f"{case.name}: {response.status_code} (expected {case.status}): {response.text[:300]}")
+                continue
+            error = body.get("error") if isinstance(body, dict) else None
+            if case.task_status is not None:
+                result = body.get("result") or {}
+                code = (result.get("error") or {}).get("code")
+                if body.get("status") != case.task_status or (case.code and code != case.code):
+                    outcome.problem(
+                        f"{case.name}: task {body.get('status')}/{code}, expected {case.task_status}/"
+                        f"{case.code}: {result.get('error')}"
+                    )
+            elif response.status_code >= 400:
+                if not (isinstance(error, dict) and error.get("message")):
+                    outcome.problem(f"{case.name}: the error names no reason: {response.text[:200]}")
+                elif case.code and error.get("code") != case.code:
+                    outcome.problem(f"{case.name}: error code {error.get('code')}, expected {case.code}")
+        if http.get("/api/v1/tasks", params={"limit": 1}).status_code != 200:
+            outcome.problem("the task history does not answer after the hostile requests")
+    outcome.figures = f"{len(cases) - len(outcome.problems)}/{len(cases)} answered as expected"
+    return outcome
+
+
+def hostile_websocket(url: str, token: str, messages: Sequence[tuple[str, bytes | str]]) -> Outcome:
+    """Each hostile message on ``/ws`` must be answered on the same connection (then a ping is)."""
+    import websocket
+
+    outcome = Outcome("bad input: WebSocket messages", load=f"{len(messages)} messages", bad_inputs=len(messages))
+    for name, payload in messages:
+        connection = websocket.create_connection(
+            url.replace("http://", "ws://") + "/ws", header=[f"Authorization: Bearer {token}"], timeout=10
+        )
+        try:
+            opcode = websocket.ABNF.OPCODE_BINARY if isinstance(payload, bytes) else websocket.ABNF.OPCODE_TEXT
+            connection.send(payload, opcode=opcode)
+            connection.send('{"type": "ping"}')
+            answers = [json.loads(connection.recv()) for _ in range(2)]
+        except (websocket.WebSocketException, OSError, ValueError) as exc:
+            outcome.server_errors += 1
+            outcome.problem(f"{name}: the connection broke ({type(exc).__name__}: {exc})")
+            continue
+        finally:
+            connection.close()
+        if answers[-1].get("type") != "pong" or answers[0].get("type") not in ("error", "pong"):
+            outcome.problem(f"{name}: answered {answers}")
+    return outcome
+
+
+def hostile_output(url: str, token: str, cases: Sequence[tuple[str, str, str | None]]) -> Outcome:
+    """Shell tasks whose output is not text: each must succeed and come back as JSON, with a note."""
+    outcome = Outcome("bad input: binary and non-UTF-8 output", load=f"{len(cases)} tasks", bad_inputs=len(cases))
+    with api(url, token) as http:
+        for name, command, note in cases:
+            response = http.post("/api/v1/tasks", json={"type": "shell", "command": command, "timeout": 30})
+            if response.status_code >= 500:
+                outcome.server_errors += 1
+            try:
+                view = response.json()
+                json.dumps(view, ensure_ascii=False).encode("utf-8")
+            except (ValueError, UnicodeEncodeError) as exc:
+                outcome.problem(f"{name}: the answer is not valid JSON text: {exc}")
+                continue
+            result = view.get("result") or {}
+            if view.get("status") != "succeeded":
+                outcome.problem(f"{name}: {view.get('status')}: {view.get('error')}")
+            elif note and not any(note in line for line in result.get("notes", [])):
+                outcome.problem(f"{name}: no note says the output was altered: {result.get('notes')}")
+    return outcome
+
+
+def huge_output(url: str, token: str, gateway: Any, *, size: int = 100_000_000) -> Outcome:
+    """``size`` bytes of shell output, as lines and without any newline, through a gateway process:
+    the result is cut to the limit and says how much there was; the gateway's memory and time stay
+    bounded (its peak RSS is read from ``/proc``)."""
+    outcome = Outcome("bad input: 100 MB of output", load=f"2 tasks x {size / 1e6:.0f} MB", bad_inputs=2)
+    before = gateway.peak_rss_bytes()
+    figures = []
+    with api(url, token) as http:
+        for name, command in (("lines", f"yes 0123456789 | head -c {size}"), ("one line", f"head -c {size} /dev/zero")):
+            started = time.perf_counter()
+            view = http.post("/api/v1/tasks", json={"type": "shell", "command": command, "timeout": 120}).json()
+            took = time.perf_counter() - started
+            result = view.get("result") or {}
+            figures.append(f"{name} {took:.1f} s")
+            if view.get("status") != "succeeded" or not result.get("truncated") or result.get("original_bytes") != size:
+                outcome.problem(
+                    f"{name}: {view.get('status')} truncated={result.get('truncated')} "
+                    f"original_bytes={result.get('original_bytes')}: {view.get('error')}"
+                )
+            if took > 30:
+                outcome.problem(f"{name}: {size} bytes of output took {took:.0f} s")
+    grown = (gateway.peak_rss_bytes() - before) / 1e6
+    figures.append(f"gateway peak RSS +{grown:.0f} MB")
+    if grown > 80:
+        outcome.problem(f"the gateway's peak memory grew by {grown:.0f} MB for {size / 1e6:.0f} MB of output")
+    outcome.figures = ", ".join(figures)
     return outcome

@@ -149,9 +149,13 @@ def test_no_acknowledged_task_is_lost_when_the_gateway_restarts(
     config_dir: Path, state_dir: Path, tmp_path: Path, audit_of: Callable[[Path], AuditLog]
 ) -> None:
     port = free_port()
-    env = {"CLOUD_AGENT_TOKENS": TOKENS, "CLOUD_AGENT_GATEWAY_RUN_AS": "engine",
-           "CLOUD_AGENT_CONFIG_DIR": str(config_dir), "CLOUD_AGENT_STATE_DIR": str(state_dir),
-           "CLOUD_AGENT_SHUTDOWN_GRACE_SECONDS": "0.5"}  # fmt: skip
+    env = {
+        "CLOUD_AGENT_TOKENS": TOKENS,
+        "CLOUD_AGENT_GATEWAY_RUN_AS": "engine",
+        "CLOUD_AGENT_CONFIG_DIR": str(config_dir),
+        "CLOUD_AGENT_STATE_DIR": str(state_dir),
+        "CLOUD_AGENT_SHUTDOWN_GRACE_SECONDS": "0.5",
+    }
     started: list[ServedGateway] = []
 
     def start() -> ServedGateway:
