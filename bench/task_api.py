@@ -112,6 +112,12 @@ def subprocess_worker(argv: list[str], api_url: str, wait: float) -> Iterator[No
             process.wait()
 
 
+def lane_worker(api_url: str) -> Any:
+    """What ``cloud-agent worker --env local`` runs beside its pool: environment local's task runs."""
+    code = "import asyncio; from flows.task_lane import serve_environment_tasks as s; asyncio.run(s('local'))"
+    return subprocess_worker([sys.executable, "-c", code], api_url, wait=6)
+
+
 def cloud_agent_worker(api_url: str) -> Any:
     code = (f"import asyncio; from flows.worker import serve_pool; "
             f"asyncio.run(serve_pool({WORKER_POOL!r}, poll_seconds=0.1))")
@@ -135,12 +141,12 @@ async def deploy_process_pool() -> None:
         )
 
 
-def gateway(run_as: str, dispatch: str = "in-process") -> Any:
+def gateway(run_as: str, dispatch: str = "in-process", remote_as: str = "flow-run") -> Any:
     from gateway.app import create_app, serving
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings(gateway_run_as=run_as, dispatch=dispatch, tokens=f"bench:operator:{TOKEN}",
-                               queue_per_agent=2000, gateway_poll_seconds=0.05)
+                               queue_per_agent=2000, gateway_poll_seconds=0.05, gateway_remote_as=remote_as)
     return serving(create_app(settings))
 
 
@@ -191,6 +197,10 @@ def round_trips(runs: int, api_url: str) -> None:
         direct_ms, api_ms = paired(direct, lambda: sync_echo(http), max(10, runs // 4))
     row("direct: CloudAgent.run (paired with work pool)", direct_ms)
     row("API, work pool (CloudAgentWorker, poll 0.1 s)", api_ms, percentiles(direct_ms)[0])
+    with lane_worker(api_url), gateway("flow-run", "work-pool", "task-run") as url, api_client(url) as http:
+        direct_ms, api_ms = paired(direct, lambda: sync_echo(http), max(10, runs // 4))
+    row("direct: CloudAgent.run (paired with task lane)", direct_ms)
+    row("API, environment worker's task lane", api_ms, percentiles(direct_ms)[0])
 
 
 # -- (b) throughput -----------------------------------------------------------------------------

@@ -157,7 +157,7 @@ def worker(
     """Serve an environment's work pool: run its collection and verification batches here."""
     if (env is None) == (pool is None):
         _fail("give --env ENV or --pool NAME")
-    from executors import AgentSettings, CloudAgentError, EnvironmentCatalog
+    from executors import CloudAgentError, EnvironmentCatalog
     from flows._runtime import settings
 
     current = settings()
@@ -170,13 +170,24 @@ def worker(
         pool = environment.work_pool or f"rca-{env}"
     if not os.environ.get("PREFECT_API_URL"):
         _fail("a worker needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+    from flows.task_lane import serve_environment_tasks
     from flows.worker import serve_pool
 
     assert pool is not None
-    stderr.print(f"serving work pool [bold]{pool}[/bold] (environment {env or '-'}); Ctrl-C to stop", highlight=False)
-    del AgentSettings
+    what = f"work pool [bold]{pool}[/bold]" + (
+        f" and the single tasks of environment [bold]{env}[/bold]" if env else ""
+    )
+    stderr.print(f"serving {what}; Ctrl-C to stop", highlight=False)
+    poll = poll_seconds or current.worker_poll_seconds
+
+    async def serve() -> None:
+        services = [serve_pool(pool, name=name, limit=limit, poll_seconds=poll)]
+        if env is not None:
+            services.append(serve_environment_tasks(env, limit=limit))
+        await asyncio.gather(*services)
+
     try:
-        asyncio.run(serve_pool(pool, name=name, limit=limit, poll_seconds=poll_seconds or current.worker_poll_seconds))
+        asyncio.run(serve())
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -39,6 +39,11 @@ class GatewaySettings(FlowSettings):
     #: task, ~150 ms and a few tasks/s on a SQLite Prefect server (see bench/task_api.py).
     #: ``engine``: the bare engine, nothing in Prefect (no Prefect server needed).
     gateway_run_as: RunAs = "task-run"
+    #: How a task of an environment dispatched to its worker (``CLOUD_AGENT_DISPATCH=work-pool``)
+    #: gets there. ``task-run`` (default): a Prefect background task run on the environment's task
+    #: key, which ``cloud-agent worker --env ENV`` serves (~0.3 s). ``flow-run``: a run of
+    #: ``execute-batch/<env>`` on the environment's work pool (~0.7-1 s; see bench/task_api.py).
+    gateway_remote_as: Literal["task-run", "flow-run"] = "task-run"
     #: Threads that run in-process tasks; per-agent limits apply before a task gets one.
     gateway_threads: int = Field(default=32, gt=0, le=512)
 

@@ -40,7 +40,7 @@ from executors import (
     redact_value,
 )
 from gateway.auth import Principal, Role
-from gateway.dispatch import Dispatcher, DispatchItem, lost_result, make_dispatcher
+from gateway.dispatch import REMOTE_DISPATCHES, Dispatcher, DispatchItem, lost_result, make_dispatcher
 from gateway.errors import AgentNotFound, Forbidden, InvalidRequest, NotAwaitingApproval, TaskNotFound
 from gateway.lanes import AgentLanes, Ticket
 from gateway.logstream import LogHub, Subscription, log_message, status_message
@@ -117,12 +117,14 @@ class TaskService:
             catalog=catalog,
             store=open_task_store(settings.resolved_task_store_url()),
             audit=open_audit_log(settings.resolved_audit_url()),
-            dispatcher=dispatcher or make_dispatcher(
+            dispatcher=dispatcher
+            or make_dispatcher(
                 settings.dispatch,
                 settings.gateway_run_as,
                 threads=settings.gateway_threads,
                 poll_seconds=settings.gateway_poll_seconds,
                 pickup_grace_seconds=settings.pickup_grace_seconds,
+                remote_as=settings.gateway_remote_as,
             ),
         )
 
@@ -136,7 +138,7 @@ class TaskService:
         self.hub.bind(asyncio.get_running_loop())
         await self.dispatcher.start()
         for record in self.store.active(self.settings.gateway_name):
-            if record.dispatch == "work-pool" and record.flow_run_id and self.dispatcher.name == "work-pool":
+            if record.dispatch in REMOTE_DISPATCHES and record.flow_run_id and self.dispatcher.remote:
                 try:
                     self._resume(record)
                     continue
@@ -249,7 +251,7 @@ class TaskService:
                 result = await self.dispatcher.run(item, self.hub.sink(item.task_id), note_flow_run)
         except asyncio.CancelledError:
             ticket.release()
-            if active.started and active.record.flow_run_id and self.dispatcher.name == "work-pool":
+            if active.started and active.record.flow_run_id and self.dispatcher.remote:
                 # The run goes on on its worker; the next start of the gateway follows it to its end.
                 self._active.pop(item.task_id, None)
                 raise
@@ -291,11 +293,21 @@ class TaskService:
             raise AgentNotFound(str(exc)) from None
         await self.dispatcher.prepare(environment.name)
         ticket = self.lanes.admit(record.agent_id)
-        updated = record.model_copy(update={
-            "status": TaskStatus.PENDING, "approved_by": principal.name, "pending_spec": None, "result": None,
-            "error": None, "exit_code": None, "started_at": None, "finished_at": None, "spec": masked(spec),
-            "dispatch": self.dispatcher.name, "gateway": self.settings.gateway_name,
-        })
+        updated = record.model_copy(
+            update={
+                "status": TaskStatus.PENDING,
+                "approved_by": principal.name,
+                "pending_spec": None,
+                "result": None,
+                "error": None,
+                "exit_code": None,
+                "started_at": None,
+                "finished_at": None,
+                "spec": masked(spec),
+                "dispatch": self.dispatcher.name,
+                "gateway": self.settings.gateway_name,
+            }
+        )
         if not self.store.claim(task_id, TaskStatus.APPROVAL_REQUIRED, updated):
             ticket.release()
             raise NotAwaitingApproval(f"task {task_id} is no longer waiting for an approval")
@@ -307,10 +319,17 @@ class TaskService:
         reason = f": {body.reason}" if body.reason else ""
         now = datetime.now(UTC)
         result = TaskResult(
-            id=task_id, agent_id=record.agent_id, environment=record.environment, type=record.type,
-            status=TaskStatus.DENIED, risk=record.result.risk if record.result else None,
+            id=task_id,
+            agent_id=record.agent_id,
+            environment=record.environment,
+            type=record.type,
+            status=TaskStatus.DENIED,
+            risk=record.result.risk if record.result else None,
             error=ErrorInfo(code="rejected", message=f"rejected by {principal.name}{reason}"),
-            started_at=now, finished_at=now, duration_ms=0.0, invocation=record.invocation,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0.0,
+            invocation=record.invocation,
         )
         updated = record.with_result(result)
         if not self.store.claim(task_id, TaskStatus.APPROVAL_REQUIRED, updated):
@@ -358,15 +377,16 @@ class TaskService:
         for stream, text in outputs:
             for line in (text or "").splitlines()[: self.settings.log_lines_per_task]:
                 seq += 1
-                subscription.push(log_message(LogLine(task_id=task_id, seq=seq, stream=stream, line=line, at=at,
-                                                      replayed=True)))
+                subscription.push(
+                    log_message(LogLine(task_id=task_id, seq=seq, stream=stream, line=line, at=at, replayed=True))
+                )
         subscription.push(status_message(status_of(record)), last=True)
         return subscription
 
     # -- restarts ------------------------------------------------------------------------------
 
     def _settle_orphan(self, record: TaskRecord) -> None:
-        if record.dispatch == "work-pool":
+        if record.dispatch in REMOTE_DISPATCHES:
             # It ran on a worker, whose audit log may be another one than this gateway's.
             ran = record.status is TaskStatus.RUNNING or self.dispatcher.started(record.id)
         else:
@@ -379,10 +399,15 @@ class TaskService:
             message = "the gateway stopped before this task started; it did not run"
         now = datetime.now(UTC)
         result = TaskResult(
-            id=record.id, agent_id=record.agent_id, environment=record.environment, type=record.type,
+            id=record.id,
+            agent_id=record.agent_id,
+            environment=record.environment,
+            type=record.type,
             status=TaskStatus.CRASHED if ran else TaskStatus.FAILED,
-            error=ErrorInfo(code="gateway_restarted", message=message), finished_at=now,
-            invocation=record.invocation, approved_by=record.approved_by,
+            error=ErrorInfo(code="gateway_restarted", message=message),
+            finished_at=now,
+            invocation=record.invocation,
+            approved_by=record.approved_by,
         )
         self.store.put(record.with_result(result))
 
@@ -391,8 +416,13 @@ class TaskService:
         assert record.flow_run_id is not None
         spec = TaskSpec.model_validate(record.spec)
         environment = self.catalog.environment(record.environment)
-        item = DispatchItem(task_id=record.id, spec=spec, environment=record.environment,
-                            actor=record.submitted_by, max_timeout=environment.limits.max_timeout_seconds)
+        item = DispatchItem(
+            task_id=record.id,
+            spec=spec,
+            environment=record.environment,
+            actor=record.submitted_by,
+            max_timeout=environment.limits.max_timeout_seconds,
+        )
         self.hub.open(record.id)
         active = self._active[record.id] = _Active(record, started=True)
         flow_run_id = record.flow_run_id

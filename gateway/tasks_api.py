@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from pydantic import BeforeValidator
 
 from executors import TaskStatus
 from gateway.auth import Principal, Role, require
+from gateway.errors import InvalidRequest
 from gateway.middleware import TASK_SCOPE_KEY
 from gateway.schemas import (
     ApproveRequest,
@@ -47,11 +49,24 @@ _RUN_ERRORS: dict[int | str, dict[str, Any]] = {
 TaskId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
 def _iso_only(value: Any) -> Any:
-    # Pydantic reads a bare number as a Unix time; the API documents ISO 8601 only.
-    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+    # Pydantic reads a number (``7.2e-299`` too) as a Unix time; the API documents ISO 8601 only.
+    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
         raise ValueError("an ISO 8601 date-time, e.g. 2026-11-25T10:00:00Z")
     return value
+
+
+def _single_valued(request: Request) -> None:
+    """A filter given twice is a mistake (FastAPI would silently keep the last): refuse it."""
+    repeated = sorted({key for key in request.query_params if len(request.query_params.getlist(key)) > 1})
+    if repeated:
+        raise InvalidRequest(
+            f"query parameter(s) {', '.join(repeated)} given more than once",
+            fields=[{"field": key, "message": "given more than once"} for key in repeated],
+        )
 
 
 IsoTime = Annotated[datetime | None, BeforeValidator(_iso_only)]
@@ -114,7 +129,7 @@ async def get_task(
 
 
 @router.get("/api/v1/tasks", response_model=TaskPage, responses=_TASK_ERRORS, summary="Task history",
-            operation_id="list_tasks")
+            operation_id="list_tasks", dependencies=[Depends(_single_valued)])
 async def list_tasks(
     principal: Annotated[Principal, Depends(require(Role.VIEWER))],
     tasks: Service,

@@ -62,7 +62,8 @@ def write_environment(
         environment["limits"] = limits
     environment.update(extra)
     (folder / "environment.yaml").write_text(yaml.safe_dump(environment))
-    (folder / "connections.yaml").write_text(yaml.safe_dump(connections if connections is not None else LOCAL_CONNECTIONS))
+    chosen = connections if connections is not None else LOCAL_CONNECTIONS
+    (folder / "connections.yaml").write_text(yaml.safe_dump(chosen))
     return folder
 
 

@@ -21,6 +21,7 @@ from tests.executors.servers import (
     ClickHouseOverChdb,
     published,
 )
+from tests.spec_data import TASK_EXAMPLES
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ SPEC_QUERY = (
     "SELECT service, count(*) as error_count, max(timestamp) as last_error FROM error_logs "
     "WHERE timestamp > now() - INTERVAL 1 HOUR GROUP BY service"
 )
-SPEC_EXAMPLES_FILE = Path("/work/shared/spec/task-examples.json")
+SPEC_EXAMPLES_FILE = TASK_EXAMPLES
 MODES = ["default", "http"]
 
 

@@ -12,8 +12,9 @@ from osmem_server import OsmemServer
 from executors import AuditQuery, CloudAgent, EnvironmentCatalog, TaskStatus, open_audit_log
 from tests.environments import write_environment
 from tests.executors.servers import OPENSEARCH_URL_VARIABLE, published, start_opensearch, stop_opensearch
+from tests.spec_data import TASK_EXAMPLES
 
-SPEC_EXAMPLES_FILE = Path("/work/shared/spec/task-examples.json")
+SPEC_EXAMPLES_FILE = TASK_EXAMPLES
 SPEC_EXAMPLES = json.loads(SPEC_EXAMPLES_FILE.read_text()) if SPEC_EXAMPLES_FILE.exists() else []
 
 

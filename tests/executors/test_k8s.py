@@ -23,8 +23,9 @@ from executors import CloudAgent, EnvironmentCatalog, TaskStatus, open_audit_log
 from executors.k8s import human_duration
 from tests.environments import LOCAL_CONNECTIONS, write_environment
 from tests.executors.servers import K8S_RECORDINGS, K8S_URL_VARIABLE, RecordedKubernetesAPI, published
+from tests.spec_data import TASK_EXAMPLES
 
-SPEC_EXAMPLES_FILE = Path("/work/shared/spec/task-examples.json")
+SPEC_EXAMPLES_FILE = TASK_EXAMPLES
 APPROVAL = {"approved_by": "oncall", "reason": "contract test"}
 
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from executors import CloudAgent, InvalidTask, TaskResult, TaskSpec, TaskStatus
+from tests.spec_data import TASK_EXAMPLES
 
-EXAMPLES_FILE = Path("/work/shared/spec/task-examples.json")
+EXAMPLES_FILE = TASK_EXAMPLES
 EXAMPLES: list[dict[str, Any]] = json.loads(EXAMPLES_FILE.read_text())
 RUNNABLE_TYPES = ("shell", "postgres", "mysql", "redis", "api")
 RUNNABLE = [example for example in EXAMPLES if example["type"] in RUNNABLE_TYPES]

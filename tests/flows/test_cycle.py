@@ -194,7 +194,10 @@ def test_a_source_that_fails_is_recorded_and_the_cycle_goes_on(
 
     failures = report["collection"]["failures"]
     assert any(failure.startswith("error logs: failed") for failure in failures), failures
-    assert top(report) == (prepared.root_cause[0], str(prepared.root_cause[1]))
+    # Without the logs ("could not obtain a connection from the pool") a stuck pool and slow
+    # statements look alike; the database is still found, and the cycle still ends and reports.
+    component, fault = top(report)
+    assert component == prepared.root_cause[0] and fault in ("db_pool_exhausted", "db_slow_query")
     assert report["outcome"] == "fix_rejected"
 
 

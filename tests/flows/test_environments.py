@@ -27,6 +27,7 @@ from flows.intake import emit_alert
 from flows.worker import CloudAgentWorker
 from models.planning import PlannedTask
 from tests.environments import write_environment
+from tests.spec_data import ALERTMANAGER_SAMPLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow]
 
@@ -176,7 +177,7 @@ def test_prefect_deploy_all_declares_trigger_batches_and_schedule(deployed: None
     assert "cloud-agent.alert.firing" in trigger.trigger.expect
 
     # The gateway's event starts a run of the cycle's deployment with the alert as its parameter.
-    sample = json.loads((REPO.parent / "shared/spec/alertmanager-webhook.json").read_text())
+    sample = json.loads(ALERTMANAGER_SAMPLE.read_text())
     group = parse_alert_group({**sample, "groupKey": f"{sample['groupKey']}-{time.time()}"})
     emit_alert(group)
     run = _wait_for_run_of(by_name["rca-incident/alert"].id, group.groupKey)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,9 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from flows.alerts import parse_alert_group
 from flows.intake import wait_for_cycles
 from tests.gateway.conftest import OPERATOR, VIEWER, GatewayFactory
+from tests.spec_data import ALERTMANAGER_SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "alertmanager-webhook.json"
+SAMPLE = ALERTMANAGER_SAMPLE
 
 
 def sample(group_key: str) -> dict[str, Any]:

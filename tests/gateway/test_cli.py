@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from executors import AuditRecord, TaskResult, TaskStatus
 from gateway.cli import app
+from tests.spec_data import TASK_EXAMPLES
 
-EXAMPLES: list[dict[str, object]] = json.loads(Path("/work/shared/spec/task-examples.json").read_text())
+EXAMPLES: list[dict[str, object]] = json.loads(TASK_EXAMPLES.read_text())
 CLOUD_AGENT = Path(sys.executable).parent / "cloud-agent"
 
 

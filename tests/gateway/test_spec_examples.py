@@ -15,10 +15,11 @@ from executors import TaskStatus
 from gateway.schemas import ErrorBody, TaskView
 from tests.environments import LOCAL_CONNECTIONS, write_environment
 from tests.gateway.conftest import APPROVER, OPERATOR, Gateway, GatewayFactory
+from tests.spec_data import TASK_EXAMPLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow]
 
-EXAMPLES = Path("/work/shared/spec/task-examples.json")
+EXAMPLES = TASK_EXAMPLES
 #: Errors a spec example may meet here: a backend not configured or not running on this machine.
 EXPECTED_ERROR_CODES = {
     "unreachable", "unknown_connection", "configuration_error", "unknown_type", "exit_status", "bad_query",

@@ -208,3 +208,13 @@ def test_openapi_is_served(gateway: Gateway) -> None:
     assert {"/api/v1/tasks", "/api/v1/tasks/{task_id}", "/api/v1/tasks/{task_id}/approve"} <= set(spec["paths"])
     task_type = spec["components"]["schemas"]["TaskRequest"]["properties"]["type"]
     assert {"shell", "postgres", "mysql", "redis", "api"} <= set(task_type["enum"])
+
+
+def test_history_filters_are_iso_times_and_given_once(gateway: Gateway) -> None:
+    with gateway.http(VIEWER) as http:
+        numeric = http.get("/api/v1/tasks", params={"until": "7.237554272455119e-299"})
+        twice = http.get("/api/v1/tasks", params=[("submitted_by", "a"), ("submitted_by", "b")])
+        fine = http.get("/api/v1/tasks", params={"since": "2026-11-25T10:00:00Z", "submitted_by": "a"})
+    assert numeric.status_code == 422 and "ISO 8601" in numeric.json()["error"]["message"]
+    assert twice.status_code == 422 and "submitted_by" in twice.json()["error"]["message"]
+    assert fine.status_code == 200

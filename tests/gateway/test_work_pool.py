@@ -44,15 +44,18 @@ def local_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> 
     asyncio.run(ensure_batch_deployment("local", pool))
     home = tmp_path_factory.mktemp("worker")
     environment = {
-        **os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(ROOT),
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "PYTHONPATH": str(ROOT),
         # Lines reach the API (and the gateway) in 50 ms batches instead of 2 s ones.
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.05",
         "CLOUD_AGENT_CONFIG_DIR": str(write_test_environments(home / "deployments")),
         "CLOUD_AGENT_STATE_DIR": str(home / "state"),
     }
     code = f"import asyncio; from flows.worker import serve_pool; asyncio.run(serve_pool({pool!r}, poll_seconds=0.1))"
-    worker = subprocess.Popen([sys.executable, "-c", code], env=environment, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", code], env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         asyncio.run(_wait_for_worker(pool, 60))
         yield pool
@@ -63,7 +66,9 @@ def local_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 def pool_gateway(local_worker: str, gateway_factory: GatewayFactory) -> Gateway:
-    return gateway_factory(dispatch="work-pool", gateway_poll_seconds=0.05, pickup_grace_seconds=3)
+    return gateway_factory(
+        dispatch="work-pool", gateway_remote_as="flow-run", gateway_poll_seconds=0.05, pickup_grace_seconds=3
+    )
 
 
 def test_a_task_runs_on_the_environments_worker(pool_gateway: Gateway) -> None:
@@ -76,11 +81,18 @@ def test_a_task_runs_on_the_environments_worker(pool_gateway: Gateway) -> None:
 
 def test_lines_from_the_worker_reach_websocket_subscribers(pool_gateway: Gateway) -> None:
     with pool_gateway.http(OPERATOR) as http:
-        task_id = http.post("/api/v1/tasks", json={"type": "shell", "sync": False, "timeout": 20,
-                                                   "command": "for i in 1 2 3; do sleep 0.4; date +%s.%N; done"}
-                            ).json()["id"]
-    connection = websocket.create_connection(pool_gateway.ws_url, header=[f"Authorization: Bearer {VIEWER}"],
-                                             timeout=30)
+        task_id = http.post(
+            "/api/v1/tasks",
+            json={
+                "type": "shell",
+                "sync": False,
+                "timeout": 20,
+                "command": "for i in 1 2 3; do sleep 0.4; date +%s.%N; done",
+            },
+        ).json()["id"]
+    connection = websocket.create_connection(
+        pool_gateway.ws_url, header=[f"Authorization: Bearer {VIEWER}"], timeout=30
+    )
     received = []
     try:
         connection.send(json.dumps({"type": "task.subscribe_logs", "data": {"task_id": task_id}}))
@@ -101,8 +113,9 @@ def test_lines_from_the_worker_reach_websocket_subscribers(pool_gateway: Gateway
 
 def test_an_environment_without_its_deployment_is_a_503(pool_gateway: Gateway) -> None:
     with pool_gateway.http(OPERATOR) as http:
-        response = http.post("/api/v1/tasks", json={"agent_id": "agent-staging-001", "type": "shell",
-                                                    "command": "echo nowhere"})
+        response = http.post(
+            "/api/v1/tasks", json={"agent_id": "agent-staging-001", "type": "shell", "command": "echo nowhere"}
+        )
     assert response.status_code == 503 and response.json()["error"]["code"] == "dispatch_unavailable"
     assert "execute-batch/staging" in response.json()["error"]["message"]
 
@@ -111,7 +124,9 @@ def test_a_task_no_worker_picks_up_fails_and_its_run_is_cancelled(
     prefect_api: str, gateway_factory: GatewayFactory
 ) -> None:
     asyncio.run(ensure_batch_deployment("prod", f"nobody-home-{uuid.uuid4().hex[:8]}"))
-    gateway = gateway_factory(dispatch="work-pool", gateway_poll_seconds=0.05, pickup_grace_seconds=1)
+    gateway = gateway_factory(
+        dispatch="work-pool", gateway_remote_as="flow-run", gateway_poll_seconds=0.05, pickup_grace_seconds=1
+    )
     with gateway.client() as client:
         task = client.execute_shell("agent-prod-001", "echo never", timeout=5)
     assert task["status"] == "failed" and task["error"]["code"] == "not_picked_up"
@@ -126,11 +141,17 @@ def test_a_task_no_worker_picks_up_fails_and_its_run_is_cancelled(
 def test_a_restarted_gateway_follows_its_runs_on_workers_to_the_end(
     local_worker: str, gateway_factory: GatewayFactory
 ) -> None:
-    settings = {"dispatch": "work-pool", "gateway_poll_seconds": 0.05, "shutdown_grace_seconds": 0}
+    settings = {
+        "dispatch": "work-pool",
+        "gateway_remote_as": "flow-run",
+        "gateway_poll_seconds": 0.05,
+        "shutdown_grace_seconds": 0,
+    }
     first = gateway_factory(**settings)
     with first.http(OPERATOR) as http:
-        task_id = http.post("/api/v1/tasks", json={"type": "shell", "command": "sleep 1.5; echo survived",
-                                                   "sync": False, "timeout": 20}).json()["id"]
+        task_id = http.post(
+            "/api/v1/tasks", json={"type": "shell", "command": "sleep 1.5; echo survived", "sync": False, "timeout": 20}
+        ).json()["id"]
         while not http.get(f"/api/v1/tasks/{task_id}").json()["flow_run_id"]:
             time.sleep(0.05)
     gateway_factory.stop(first)  # while its task runs on the worker

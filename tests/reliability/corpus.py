@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-SAMPLE_ALERT = Path(__file__).resolve().parents[3] / "shared" / "spec" / "alertmanager-webhook.json"
+from tests.spec_data import ALERTMANAGER_SAMPLE
+
+SAMPLE_ALERT = ALERTMANAGER_SAMPLE
 
 
 @dataclass(frozen=True)
