@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast reliability bench lint deploy clean
+.PHONY: setup services demo test test-fast reliability bench lint deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project with its test tools
 
-demo: setup  ## a simulated incident, diagnosed end to end, report printed
+services:  ## start the local PostgreSQL, MariaDB and Redis if they are down
+	scripts/ensure-services.sh
+
+demo: setup services  ## a simulated incident, diagnosed end to end, report printed
 	$(BIN)/cloud-agent demo
 
 test: setup  ## the whole test suite (needs PostgreSQL, MariaDB and Redis on localhost; see .ci/run)
