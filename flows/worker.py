@@ -31,17 +31,13 @@ class CloudAgentWorkerResult(BaseWorkerResult):
 
 
 def _known_flows() -> dict[str, Flow[Any, Any]]:
+    # Imported here, not at the top: Prefect imports this module to learn the worker type (also in
+    # its server), which should not pull in the models and their scientific stack.
     from flows.batch import execute_batch
+    from flows.cycle import rca_incident
+    from flows.retrain import retrain_model
 
-    known: dict[str, Flow[Any, Any]] = {"execute-batch": execute_batch}
-    try:
-        from flows.cycle import rca_incident
-        from flows.retrain import retrain_model
-    except ImportError:  # the cycle is optional on a collection-only worker
-        return known
-    known[rca_incident.name] = rca_incident
-    known[retrain_model.name] = retrain_model
-    return known
+    return {flow.name: flow for flow in (execute_batch, rca_incident, retrain_model)}
 
 
 class CloudAgentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, CloudAgentWorkerResult]):
