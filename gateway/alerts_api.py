@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from flows._runtime import settings as flow_settings
-from flows.alerts import InvalidAlert, parse_alert_group
+from flows.alerts import AlertGroup, InvalidAlert, parse_alert_group
 from gateway.auth import Principal, Role, require
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.schemas import ErrorBody
@@ -39,13 +39,42 @@ class CycleUnavailable(GatewayError):
     code = "cycle_unavailable"
 
 
+def _webhook_schema() -> dict[str, Any]:
+    """The body the webhook takes, for the OpenAPI document (the handler parses it itself, to answer
+    "not an Alertmanager v4 webhook" with the reasons). Self-contained: ``Alert`` is inlined, and
+    strings say they hold no NUL byte, which the model refuses in a validator pydantic cannot describe.
+    """
+    schema = AlertGroup.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def document(node: Any) -> Any:
+        if isinstance(node, list):
+            return [document(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return document(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        node = {key: document(value) for key, value in node.items()}
+        if node.get("type") == "string" and "format" not in node and "enum" not in node and "const" not in node:
+            node["pattern"] = "^[^\\x00]*$"
+        if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
+            node["propertyNames"] = {"pattern": "^[^\\x00]*$"}
+        return node
+
+    documented: dict[str, Any] = document(schema)
+    return documented
+
+
 @router.post(
     "/api/v1/alerts",
     status_code=202,
     response_model=AlertAccepted,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _webhook_schema()}}}},
     responses={
+        400: {"model": ErrorBody, "description": "The body cannot be read as JSON."},
         401: {"model": ErrorBody},
         403: {"model": ErrorBody},
+        413: {"model": ErrorBody, "description": "The body is too large."},
         422: {"model": ErrorBody, "description": "Not an Alertmanager v4 webhook."},
         503: {"model": ErrorBody, "description": "Prefect cannot be reached to start the cycle."},
     },
