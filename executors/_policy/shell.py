@@ -146,8 +146,22 @@ DANGEROUS_ENV = frozenset(
         "LOCALDOMAIN",
         "RES_OPTIONS",
         "HISTFILE",
+        # Where programs read their configuration, which can name commands to run (git's
+        # core.fsmonitor, curl's .curlrc, Python's warning filters importing modules).
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "CURL_HOME",
+        "WGETRC",
+        "PYTHONWARNINGS",
+        "PERL5DB",
+        "SSH_ASKPASS",
+        "SUDO_ASKPASS",
     }
 )
+# Whole families: the dynamic loader (LD_AUDIT, LD_DEBUG_OUTPUT writes files...), git
+# (GIT_EXTERNAL_DIFF and GIT_PAGER run commands, GIT_DIR points at a repository's hooks and config),
+# and bash's exported functions (BASH_FUNC_ls%%='() { ...; }' redefines ls in every bash below).
+DANGEROUS_ENV_PREFIXES = ("LD_", "GIT_", "BASH_FUNC_")
 DISK_WIPERS = frozenset(
     {
         "mke2fs",
@@ -208,13 +222,27 @@ DANGEROUS_WRITE_TARGETS = re.compile(
     r"^(/proc/sysrq-trigger|/proc/sys/|/sys/|/etc/(passwd|shadow|group|gshadow|sudoers)|/boot/)"
 )
 CREDENTIAL_FILES = re.compile(
-    r"(^|/)(shadow|gshadow|\.pgpass|\.my\.cnf|\.netrc|\.git-credentials|id_(rsa|dsa|ecdsa|ed25519)"
-    r"|\.aws/credentials|\.docker/config\.json|\.kube/config|environ)$"
+    r"(^|/)(g?shadow-?|\.pgpass|\.my\.cnf|debian\.cnf|\.netrc|\.git-credentials|id_(rsa|dsa|ecdsa|ed25519)"
+    r"|\.aws/credentials|\.docker/config\.json|\.kube/config|environ|mem|\.\w*_history|[^/]*\.key"
+    r"|serviceaccount/token)$"
+    # Folders whose every file is a secret: Docker and Kubernetes secrets, TLS private keys.
+    r"|(^|/)(run/secrets|var/run/secrets|ssl/private)(/|$)"
+)
+# Folders a recursive search must not read: they hold credential files (grep -r root /etc prints
+# /etc/shadow's lines).
+CREDENTIAL_DIRS = re.compile(
+    r"/|\.|/etc|/etc/(ssl|mysql|postgresql)|/root|/home(/[^/]+)?|~[^/]*|/proc(/\w+)?|/run|/var/run|/var/lib"
+    r"|.*/\.(ssh|aws|kube|docker|gnupg)|(/var)?/run/secrets(/.*)?"
 )
 # What a glob or brace word is compared against: could it expand to one of these?
 CREDENTIAL_NAMES = (
     "shadow",
+    "shadow-",
     "gshadow",
+    "debian.cnf",
+    "mem",
+    ".bash_history",
+    "server.key",
     ".pgpass",
     ".my.cnf",
     ".netrc",
@@ -230,6 +258,17 @@ CREDENTIAL_NAMES = (
 )
 # Commands that show names, sizes and counts, not contents: ``du -sh /var/*`` reads no secret.
 LISTING_COMMANDS = frozenset({"ls", "dir", "du", "stat", "file", "wc", "readlink", "realpath", "basename", "dirname"})
+# Read-only commands whose operands are not files to read: ``echo $HOME`` reads no file, so its
+# run-time words are not compared with credential files (``cat $f`` is).
+OPERANDS_NOT_FILES = frozenset(
+    """
+    echo printf test [ : true false expr seq sleep yes pwd cd pushd popd type which whereis ulimit unset wait
+    exit return shift read bc numfmt cal getconf id groups whoami uname arch nproc ping ping6 traceroute
+    traceroute6 tracepath mtr nslookup dig host getent printenv locale date hostnamectl timedatectl
+    """.split()
+)
+# What bash substitutes in a word at run time: parameters and command substitutions.
+EXPANSION = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)|`[^`]*`|\$\w+|\$[@*#?$!-]")
 # Builtins that take variable names: bash evaluates an array subscript in a name (``a[$(cmd)]``,
 # or ``a[x]`` with x holding one) as arithmetic, which runs command substitutions.
 NAME_TAKING_BUILTINS = frozenset(
@@ -395,8 +434,7 @@ class _Analysis:
         self._check_env_assignment(node.word.split("=", 1)[0])
 
     def _check_env_assignment(self, name: str) -> None:
-        # GIT_CONFIG_COUNT/KEY_n/VALUE_n and GIT_CONFIG_PARAMETERS set core.fsmonitor & co.
-        if name in DANGEROUS_ENV or name.startswith("GIT_CONFIG"):
+        if _dangerous_env(name):
             self.assessment.deny(RULE_DANGEROUS_ENV, f"setting {name} changes what programs run or load")
 
     def _redirect(self, node: bashlex.ast.node, src: str, depth: int) -> None:
@@ -414,11 +452,13 @@ class _Analysis:
                 word = self._word(target, src, depth)
                 if kind == "<":
                     self._check_credential_args([word])
+                    self._check_socket(word.text)
             return
         if not hasattr(target, "kind"):
             return  # 2>&1 and friends: duplicating a descriptor writes nothing
         word = self._word(target, src, depth)
         path = word.text
+        self._check_socket(path)
         if kind in (">&", "<&") and (path.isdigit() or path == "-"):
             return
         if word.dynamic:
@@ -430,6 +470,15 @@ class _Analysis:
             self.assessment.deny(RULE_DEVICE_WRITE, f"writing to {path} can destroy the system")
             return
         self.assessment.escalate(RiskClass.WRITE, f"output redirected into {path}")
+
+    def _check_socket(self, path: str) -> None:
+        """bash opens ``/dev/tcp/HOST/PORT`` as a connection: the metadata guard applies to it."""
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[:3] in (["", "dev", "tcp"], ["", "dev", "udp"]):
+            host = parts[3]
+            port = parts[4] if len(parts) > 4 else ""
+            host = f"[{host}]" if ":" in host else host
+            _check_urls(self, [f"http://{host}:{port}/" if port.isdigit() else f"http://{host}/"])
 
     # -- simple commands -----------------------------------------------------------------------
 
@@ -482,7 +531,7 @@ class _Analysis:
         elif name in INTERPRETERS or re.fullmatch(r"python\d(\.\d+)?|perl\d|ruby\d(\.\d+)?", name):
             self._interpreter(name, args, reads_stdin)
         elif name in READ_ONLY_COMMANDS or name in self.rules.read_only_commands:
-            self._check_credential_args(args, globs=name not in LISTING_COMMANDS)
+            self._check_credential_args(args, globs=name not in LISTING_COMMANDS | OPERANDS_NOT_FILES)
         else:
             self.assessment.escalate(RiskClass.WRITE, f"{name} is not a known read-only command")
 
@@ -575,14 +624,20 @@ class _Analysis:
                 return
 
 
+def _dangerous_env(name: str) -> bool:
+    return name in DANGEROUS_ENV or name.startswith(DANGEROUS_ENV_PREFIXES)
+
+
 def _names_credentials(word: Word, *, globs: bool = True) -> bool:
-    """Does ``word`` name a credential file, or is it a glob or brace word that may expand to one?"""
+    """Does ``word`` name a credential file, or is it a glob, brace or run-time word (``$f``,
+    ``$(...)``, a name ``xargs`` or ``find -exec`` passes) that may expand to one?"""
     if CREDENTIAL_FILES.search(word.text):
         return True
     if not globs:
         return False
-    pattern = re.sub(r"\{[^}]*\}", "*", word.text)
-    if not (word.glob or pattern != word.text):
+    text = (EXPANSION.sub("*", word.text) or "*") if word.dynamic else word.text
+    pattern = re.sub(r"\{[^}]*\}", "*", text)
+    if not (word.glob or word.dynamic or pattern != word.text):
         return False
     directory = os.path.dirname(pattern)
     candidates = (f"{directory}/{name}" if directory else name for name in CREDENTIAL_NAMES)
@@ -706,6 +761,7 @@ def _move(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
 
 
 def _dd(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
+    a._check_credential_args(Word(arg.text[3:], arg.dynamic, arg.glob) for arg in args if arg.text.startswith("if="))
     for arg in args:
         if arg.text.startswith("of="):
             target = arg.text[3:]
@@ -759,7 +815,7 @@ def _declare(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin:
     for arg in args:
         if "=" in arg.text:
             a._check_env_assignment(arg.text.split("=", 1)[0])
-        elif name == "export" and arg.text in DANGEROUS_ENV:
+        elif name == "export" and _dangerous_env(arg.text):
             a._check_env_assignment(arg.text)
 
 
@@ -860,6 +916,7 @@ def _find(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
         if arg.text.startswith("-") or arg.text in ("(", "!", ")"):
             break
         paths.append(arg)
+    found = _found_by(paths, texts)
     index = 0
     while index < len(args):
         text = texts[index]
@@ -867,7 +924,10 @@ def _find(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
             end = index + 1
             while end < len(args) and texts[end] not in (";", "+", "\\;"):
                 end += 1
-            inner = [DYNAMIC if w.text == "{}" else w for w in args[index + 1 : end]]
+            inner = [
+                Word(w.text.replace("{}", found.text), dynamic=True, glob=True) if "{}" in w.text else w
+                for w in args[index + 1 : end]
+            ]
             a.argv(inner, depth, reads_stdin=False)
             index = end
         elif text == "-delete":
@@ -878,6 +938,49 @@ def _find(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
         elif text in ("-fprint", "-fprint0", "-fprintf", "-fls"):
             a.assessment.escalate(RiskClass.WRITE, f"find {text} writes a file")
         index += 1
+
+
+def _grep(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
+    a._check_credential_args(args)
+    flags, operands = _flags(args)
+    recursive = name in ("rg", "ag") or bool({"r", "R", "--recursive", "--dereference-recursive"} & flags)
+    folders = operands[1:] or [Word(".")]  # the first operand is the pattern; no folder is the current one
+    for operand in folders if recursive else ():
+        if operand.dynamic or CREDENTIAL_DIRS.fullmatch(_normalise_path(operand.text)):
+            a.assessment.deny(RULE_CREDENTIALS, f"{name} searches {operand.text or 'a run-time folder'}, "
+                                                "where credential files live")  # fmt: skip
+            return
+
+
+def _found_by(paths: Sequence[Word], texts: Sequence[str]) -> Word:
+    """What ``{}`` stands for in ``find``'s ``-exec``: a file under its paths matching its ``-name``,
+    as a glob (``find /etc -name shadow -exec cat {} ;`` reads ``/etc/*shadow``)."""
+    names = [texts[i + 1] for i in range(len(texts) - 1) if texts[i] in ("-name", "-iname")]
+    vague = {"-path", "-ipath", "-wholename", "-iwholename", "-regex", "-iregex", "-lname", "-ilname", "-o", "-or"}
+    name = names[-1] if len(names) == 1 and not vague.intersection(texts) else "*"
+    root = paths[0].text if len(paths) == 1 and not paths[0].dynamic else "*"
+    return Word(f"{root.rstrip('/')}/*{name}", dynamic=True, glob=True)
+
+
+def _ps(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
+    index = 0
+    while index < len(args):
+        text = args[index].text
+        if text in _PS_VALUE_OPTIONS or (text.startswith("-") and text[-1:] in _PS_SHORT_VALUE and len(text) == 2):
+            index += 2
+            continue
+        # BSD-style option letters without a dash: ``e`` shows each process's environment.
+        if not text.startswith("-") and text.isalpha() and "e" in text:
+            a.assessment.deny(RULE_CREDENTIALS, f"ps {text} shows every process's environment, secrets included")
+            return
+        index += 1
+
+
+_PS_SHORT_VALUE = frozenset("CGgpqstUuoOkN")
+_PS_VALUE_OPTIONS = frozenset(
+    {"--sort", "--pid", "--ppid", "--quick-pid", "--sid", "--tty", "--user", "--User", "--group", "--Group",
+     "--format", "--cols", "--columns", "--rows", "--width", "--lines"}
+)  # fmt: skip
 
 
 def _sed(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
@@ -905,6 +1008,8 @@ def _sed(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: boo
         if not text.startswith("-") and positional_script:
             scripts.append(text)
             positional_script = False
+        elif not text.startswith("-"):
+            a._check_credential_args([args[index]])  # a file it prints
         index += 1
     for script in scripts:
         if _sed_script_writes(script):
@@ -970,6 +1075,7 @@ def _awk(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: boo
         break
     if program is None:
         return
+    a._check_credential_args(arg for arg in args[index + 1 :] if "=" not in arg.text)  # files, not var=value
     if args[index].dynamic:
         a.assessment.deny(RULE_DYNAMIC, f"{name} program built at run time")
     elif re.search(r"\bsystem\s*\(|\|\s*getline|\|&|print[f]?\b[^;}]*(>|\|)|\bclose\s*\(", program):
@@ -1002,6 +1108,12 @@ def _curl(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
             parts = value.lstrip("+-").split(":")
             if len(parts) > 2:
                 urls.extend(f"http://{address}/" for address in parts[2].split(",") if address)
+    if any(option in ("-L", "--location", "--location-trusted") for option, _ in options):
+        a.assessment.escalate(
+            RiskClass.WRITE,
+            "curl -L follows redirects to hosts the policy cannot check (a metadata endpoint); "
+            "an api task with follow_redirects checks every hop",
+        )
     if method not in ("GET", "HEAD", "OPTIONS"):
         a.assessment.escalate(RiskClass.WRITE, f"curl {method} request")
     _check_urls(a, urls)
@@ -1111,6 +1223,13 @@ def _wget(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bo
         a.assessment.escalate(RiskClass.WRITE, "wget saves a file")
     if any(t.startswith("--post") or t in ("--method", "--body-data", "--body-file") for t in texts):
         a.assessment.escalate(RiskClass.WRITE, "wget sends data")
+    no_redirects = "--max-redirect=0" in texts or any(
+        t == "--max-redirect" and i + 1 < len(texts) and texts[i + 1] == "0" for i, t in enumerate(texts)
+    )
+    if not no_redirects:
+        a.assessment.escalate(
+            RiskClass.WRITE, "wget follows redirects to hosts the policy cannot check; add --max-redirect=0"
+        )
     _check_urls(a, [t for t in texts if not t.startswith("-") and t not in ("-",)])
 
 
@@ -1203,11 +1322,18 @@ def _read_only_with(read_options: Iterable[str], what: str) -> Handler:
 
     def handler(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: bool) -> None:
         options, operands = _split_options(args, frozenset(), frozenset())
+        a._check_credential_args(operands)  # gzip -dc /etc/shadow prints it
         if any(option in reads for option, _ in options) or (not operands and reads_stdin):
             return
         a.assessment.escalate(RiskClass.WRITE, f"{name} {what}")
 
     return handler
+
+
+CLIENT_SHELL_ESCAPES = {
+    "postgres": (re.compile(r"\\!(?P<command>[^\n]*)"),),
+    "mysql": (re.compile(r"(?im)(?:^|;)\s*(?:system\s|\\!)(?P<command>[^\n]*)"),),
+}
 
 
 def _sql_client(dialect: str, command_flags: Iterable[str]) -> Handler:
@@ -1225,6 +1351,10 @@ def _sql_client(dialect: str, command_flags: Iterable[str]) -> Handler:
                 if sql.dynamic:
                     a.assessment.deny(RULE_DYNAMIC, f"{name} runs SQL built at run time")
                 else:
+                    # psql's \! and mysql's system run a shell command here, not SQL on the server.
+                    for escape in CLIENT_SHELL_ESCAPES.get(dialect, ()):
+                        for match in escape.finditer(sql.text):
+                            a.run(match["command"], depth + 1)
                     a.assessment.absorb(analyze_sql(sql.text, dialect))  # type: ignore[arg-type]
                 return
             if text in ("-f", "--file") or text.startswith("--file="):
@@ -1450,6 +1580,8 @@ _HANDLERS: dict[str, Handler] = {
     "ssh": _remote_shell,
     "su": _su,
     "find": _find,
+    "ps": _ps,
+    **{reader: _grep for reader in ("grep", "egrep", "fgrep", "zgrep", "rg", "ag")},
     "sed": _sed,
     "awk": _awk,
     "gawk": _awk,
