@@ -220,8 +220,9 @@ def _classify(tokens: Sequence[Token], dialect: Dialect, assessment: Assessment)
             inner = [w for w in words[1:] if w not in ("ANALYZE", "ANALYSE", "VERBOSE")]
             _classify_words(inner, label, dialect, assessment, normalized)
         return
-    if head == "ANALYZE" and dialect == "mysql" and len(words) > 1 and words[1] in READ_STATEMENTS:
-        # MariaDB's ANALYZE <select> runs the query and reports statistics.
+    if head == "ANALYZE" and dialect == "mysql" and len(words) > 1 and words[1] in READ_STATEMENTS - {"TABLE"}:
+        # MariaDB's ANALYZE <select> runs the query and reports statistics; ANALYZE TABLE rewrites
+        # the table's key statistics (TABLE reads only as PostgreSQL's ``TABLE t``).
         _classify_words(words[1:], label, dialect, assessment, normalized)
         return
     _classify_words(words, label, dialect, assessment, normalized)
