@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -150,7 +151,19 @@ def _resolve(value: Any, *, where: str, key: str = "") -> Any:
     resolved = _REFERENCE.sub(substitute, value)
     if is_secret_key(key):
         register_secret(resolved)
+    _register_url_password(resolved)
     return resolved
+
+
+def _register_url_password(value: str) -> None:
+    """The password of a URL with credentials (``redis://:${PASSWORD}@host``), under any key."""
+    if "://" not in value or "@" not in value:
+        return
+    with contextlib.suppress(ValueError):
+        password = urlsplit(value).password
+        if password:
+            register_secret(password)
+            register_secret(unquote(password))
 
 
 class EnvironmentCatalog:

@@ -54,6 +54,12 @@ def register_secret(value: str) -> None:
         _pattern = re.compile("|".join(re.escape(secret) for secret in ordered))
 
 
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` contains a registered secret."""
+    pattern = _pattern
+    return bool(text) and pattern is not None and pattern.search(text) is not None
+
+
 def redact_text(text: str) -> str:
     """``text`` with every registered secret and inline credential masked."""
     if not text:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from executors._base import Executor, RunContext
 from executors._errors import BackendUnavailable
-from executors._redaction import is_secret_key
+from executors._redaction import holds_secret, is_secret_key
 from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
 
 #: Time between SIGTERM and SIGKILL at a timeout.
@@ -213,9 +213,16 @@ def _pump(process: subprocess.Popen[bytes], streams: dict, ctx: RunContext) -> b
 
 
 def _child_environment() -> dict[str, str]:
-    """The agent's environment without its secrets and its own settings."""
+    """The agent's environment without its secrets and its own settings.
+
+    A variable goes by its name (``*PASSWORD*``, ``*TOKEN*``...) or by its value: one holding a
+    registered secret under an innocent name (``REDIS_URL=redis://:pw@...``) is not handed on
+    either, since output masking cannot see ``printenv REDIS_URL | base64``.
+    """
     return {
-        key: value for key, value in os.environ.items() if not is_secret_key(key) and not key.startswith("CLOUD_AGENT_")
+        key: value
+        for key, value in os.environ.items()
+        if not is_secret_key(key) and not key.startswith("CLOUD_AGENT_") and not holds_secret(value)
     }
 
 
