@@ -248,3 +248,212 @@ HOSTILE_OUTPUT: list[tuple[str, str, str | None]] = [
     ("escape sequences", r"printf '\033[2J\033]0;title\007\r\b'", None),
     ("a multi-byte character cut by the limit", "yes 'é' | head -c 3000000", None),
 ]
+
+
+# -- command-policy bypass attempts --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A task that tries to get around the policy. ``{m}`` in it is a file it would create if it ran.
+
+    ``denied``: refused whatever the approval (a default rule); otherwise it is held for an approval
+    (an operator cannot run it, an approver could, seeing what it is).
+    """
+
+    category: str
+    type: str
+    body: str | dict[str, Any]
+    denied: bool
+
+
+D, A = True, False  # denied whatever the approval / held for an approval
+
+_NEW_ATTEMPTS: list[tuple[str, str, str | dict[str, Any], bool]] = [
+    # -- quoting and escapes --------------------------------------------------------------------
+    ("quoting", "shell", "'r'\"m\" -rf /", D),
+    ("quoting", "shell", "\\r\\m -rf /", D),
+    ("quoting", "shell", 'rm -rf "/"', D),
+    ("quoting", "shell", "rm -rf '/'", D),
+    ("quoting", "shell", "rm -r -f /", D),
+    ("quoting", "shell", "rm --recursive --force /", D),
+    ("quoting", "shell", "rm -rf /../", D),
+    ("quoting", "shell", "/usr/bin/../bin/rm -rf /", D),
+    ("quoting", "shell", "cat /etc/sh''adow", D),
+    ("quoting", "shell", "cat /etc/shado?", D),
+    # -- encodings ------------------------------------------------------------------------------
+    ("encoding", "shell", "echo cm0gLXJmIC8K | base64 -d | sh", D),
+    ("encoding", "shell", "echo 746f756368 | xxd -r -p | bash", D),
+    ("encoding", "shell", "printf '\\x74\\x6f\\x75\\x63\\x68 {m}' | sh", D),
+    ("encoding", "shell", "$'\\164\\157\\165\\143\\150' {m}", D),
+    ("encoding", "shell", "sh <(echo touch {m})", A),
+    ("encoding", "shell", "bash < <(echo touch {m})", D),
+    ("encoding", "shell", ". <(echo touch {m})", A),
+    ("encoding", "shell", "source /dev/stdin <<< 'touch {m}'", A),
+    ("encoding", "shell", "curl http://①⑥⑨.②⑤④.①⑥⑨.②⑤④/", D),
+    ("encoding", "shell", "curl http://１６９.２５４.１６９.２５４/", D),
+    ("encoding", "shell", "curl http://0x0a9.0xfe.0xa9.0xfe/", D),
+    ("encoding", "shell", "curl http://[0:0:0:0:0:ffff:a9fe:a9fe]/", D),
+    # -- $IFS and run-time names ------------------------------------------------------------------
+    ("$IFS", "shell", "rm${IFS%?}-rf${IFS%?}/", D),
+    ("$IFS", "shell", "r${x}m -rf /", D),
+    ("$IFS", "shell", "r$@m -rf /", D),
+    ("$IFS", "shell", "${PATH:0:1}bin/rm -rf /", D),
+    ("$IFS", "shell", "touch${IFS}{m}", D),
+    ("$IFS", "shell", "$0 -c 'touch {m}'", D),
+    ("$IFS", "shell", "${SHELL} -c 'touch {m}'", D),
+    ("$IFS", "shell", 'set -- touch {m}; "$@"', D),
+    # -- $(...) and backticks -------------------------------------------------------------------
+    ("$(…)", "shell", "$(echo touch) {m}", D),
+    ("$(…)", "shell", '"$(echo rm)" -rf /', D),
+    ("$(…)", "shell", "echo $(( $(touch {m}) ))", D),
+    ("$(…)", "shell", "[[ -n $(rm -rf /) ]]", D),
+    ("$(…)", "shell", "x=$(touch {m})", A),
+    ("backticks", "shell", "`echo touch` {m}", D),
+    ("backticks", "shell", "echo `touch {m}`", A),
+    ("backticks", "shell", "ls `rm -rf /`", D),
+    # -- chaining -------------------------------------------------------------------------------
+    ("chaining", "shell", "ls; touch {m}", A),
+    ("chaining", "shell", "ls && rm -rf /", D),
+    ("chaining", "shell", "false || touch {m}", A),
+    ("chaining", "shell", "ls\ntouch {m}", A),
+    ("chaining", "shell", "ls |& rm -rf /", D),
+    ("chaining", "shell", "rm -rf / &", D),
+    ("chaining", "shell", "{ rm -rf /; }", D),
+    ("chaining", "shell", "case x in x) rm -rf /;; esac", D),
+    ("chaining", "shell", "for i in 1; do touch {m}; done", A),
+    ("chaining", "shell", "while false; do :; done; touch {m}", A),
+    ("chaining", "shell", "coproc touch {m}", D),
+    ("chaining", "shell", "! touch {m}", A),
+    # -- env tricks -----------------------------------------------------------------------------
+    ("env", "shell", "env 'BASH_FUNC_ls%%=() { touch {m}; }' bash -c ls", D),
+    ("env", "shell", "export 'BASH_FUNC_ls%%=() { touch {m}; }'; bash -c ls", D),
+    ("env", "shell", "GIT_EXTERNAL_DIFF='touch {m}' git diff", D),
+    ("env", "shell", "GIT_DIR=/tmp/evil/.git git status", D),
+    ("env", "shell", "HOME=/tmp/evil git status", D),
+    ("env", "shell", "XDG_CONFIG_HOME=/tmp/evil git log", D),
+    ("env", "shell", "CURL_HOME=/tmp/evil curl http://127.0.0.1:9/", D),
+    ("env", "shell", "LD_AUDIT=/tmp/evil.so ls", D),
+    ("env", "shell", "LD_DEBUG=all LD_DEBUG_OUTPUT={m} ls", D),
+    ("env", "shell", "BASH_ENV=/tmp/evil bash -c true", D),
+    ("env", "shell", "PS4='$(touch {m})' bash -xc true", D),
+    ("env", "shell", "SHELLOPTS=xtrace PS4='$(touch {m})' bash -c true", D),
+    ("env", "shell", "PROMPT_COMMAND='touch {m}' bash -i", D),
+    ("env", "shell", "env PATH=/tmp ls", D),
+    ("env", "shell", "declare -x BASH_ENV=/tmp/evil", D),
+    ("env", "shell", "typeset -x LD_PRELOAD=/tmp/evil.so", D),
+    ("env", "shell", "PYTHONWARNINGS=ignore::evil.X python3 -m json.tool /dev/null", D),
+    ("env", "shell", "alias ls='touch {m}'; ls", D),
+    ("env", "shell", "hash -p /usr/bin/touch ls; ls {m}", A),
+    ("env", "shell", "enable -f /tmp/evil.so evil", A),
+    ("env", "shell", "trap 'touch {m}' DEBUG; ls", A),
+    # -- secrets on the host ---------------------------------------------------------------------
+    ("credentials", "shell", "f=/etc/shadow; cat $f", D),
+    ("credentials", "shell", "dd if=/etc/shadow", D),
+    ("credentials", "shell", "sed -n p /etc/shadow", D),
+    ("credentials", "shell", "awk 1 /etc/shadow", D),
+    ("credentials", "shell", "gzip -dc /etc/shadow", D),
+    ("credentials", "shell", "find /etc -name shadow -exec cat {} \\;", D),
+    ("credentials", "shell", "find /etc -name shadow | xargs cat", D),
+    ("credentials", "shell", "grep -r root /etc", D),
+    ("credentials", "shell", "ps auxe", D),
+    ("credentials", "shell", "ps eww -p 1", D),
+    ("credentials", "shell", "cat /proc/1/mem", D),
+    ("credentials", "shell", "strings /proc/$PPID/environ", D),
+    ("credentials", "shell", "cat /run/secrets/db_password", D),
+    ("credentials", "shell", "cat /var/run/secrets/kubernetes.io/serviceaccount/token", D),
+    ("credentials", "shell", "cat /etc/mysql/debian.cnf", D),
+    ("credentials", "shell", "cat /etc/shadow-", D),
+    ("credentials", "shell", "cat ~/.psql_history", D),
+    # -- SQL: stacked statements, comments, transactions -------------------------------------------
+    ("sql stacked", "postgres", "SELECT 1; SET TRANSACTION READ WRITE; DELETE FROM ca_never", A),
+    ("sql stacked", "postgres", "COMMIT; DROP TABLE ca_never", A),
+    ("sql stacked", "postgres", "SELECT 1; DROP DATABASE test", D),
+    ("sql stacked", "postgres", "TABLE pg_class; TRUNCATE ca_never", A),
+    ("sql stacked", "mysql", "SELECT 1; DROP TABLE ca_never", A),
+    ("sql stacked", "mysql", "SHOW PROCESSLIST; KILL QUERY 5", A),
+    ("sql stacked", "mysql", "ANALYZE SELECT 1; DROP TABLE ca_never", A),
+    ("sql comments", "postgres", "SELECT 1/**/;/**/DROP/**/DATABASE/**/test", D),
+    ("sql comments", "postgres", "SELECT 1 -- \n; DROP DATABASE test", D),
+    ("sql comments", "postgres", "/* /* */ SELECT 1; DROP TABLE ca_never; /* */ */", A),
+    ("sql comments", "mysql", "SELECT 1 /*!40000 ; DROP TABLE ca_never */", D),
+    ("sql comments", "mysql", "SELECT 1 /*M!100000 ; DROP TABLE ca_never */", D),
+    ("sql comments", "mysql", "SELECT 1 #\n; DROP TABLE ca_never", D),
+    ("sql read write", "postgres", "SET TRANSACTION READ WRITE", A),
+    ("sql read write", "postgres", "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", A),
+    ("sql read write", "postgres", "START TRANSACTION READ WRITE", A),
+    ("sql read write", "postgres", "BEGIN READ WRITE", A),
+    ("sql read write", "postgres", "SELECT set_config('transaction_read_only', 'off', true)", A),
+    ("sql read write", "postgres", "SELECT pg_catalog.set_config('default_transaction_read_only', 'off', false)", A),
+    ("sql read write", "mysql", "SET SESSION TRANSACTION READ WRITE", A),
+    ("sql read write", "mysql", "SET GLOBAL read_only = 0", A),
+    ("sql", "postgres", "DO $$ BEGIN EXECUTE 'DROP TABLE ca_never'; END $$", A),
+    ("sql", "postgres", "EXPLAIN ANALYZE DELETE FROM ca_never", A),
+    ("sql", "postgres", "WITH d AS (DELETE FROM ca_never RETURNING *) SELECT * FROM d", A),
+    ("sql", "postgres", "COPY ca_never FROM PROGRAM 'touch {m}'", D),
+    ("sql", "postgres", "SELECT lo_import('/etc/passwd')", D),
+    ("sql", "postgres", "SELECT pg_ls_dir('.')", D),
+    ("sql", "mysql", "ANALYZE TABLE ca_never", A),
+    ("sql", "mysql", "SELECT * FROM ca_never INTO DUMPFILE '{m}'", D),
+    ("sql", "mysql", "INSTALL PLUGIN evil SONAME 'evil.so'", D),
+    ("sql", "shell", "psql -c '\\! touch {m}'", A),
+    ("sql", "shell", "psql -c '\\! rm -rf /'", D),
+    ("sql", "shell", "mysql -e 'system rm -rf /'", D),
+    # -- Redis ----------------------------------------------------------------------------------
+    ("redis", "redis", "eval 'return 1' 0", D),
+    ("redis", "redis", "EvAl \"redis.call('flushall')\" 0", D),
+    ("redis", "redis", "EVALSHA 0123456789abcdef 0", D),
+    ("redis", "redis", "EVAL_RO 'return 1' 0", D),
+    ("redis", "redis", "FCALL evil 0", D),
+    ("redis", "redis", "SCRIPT LOAD 'return 1'", D),
+    ("redis", "redis", "FUNCTION LOAD 'evil'", D),
+    ("redis", "redis", "CONFIG SET DIR /etc", D),
+    ("redis", "redis", "config set dbfilename authorized_keys", D),
+    ("redis", "redis", 'CONFIG SET "dir" /tmp', D),
+    ("redis", "redis", "CONFIG SET maxmemory 1 dir /tmp", D),
+    ("redis", "redis", "CONFIG SET logfile {m}", D),
+    ("redis", "redis", "CONFIG SET requirepass owned", A),
+    ("redis", "redis", "CONFIG REWRITE", A),
+    ("redis", "redis", "module load /tmp/evil.so", D),
+    ("redis", "redis", "MODULE LOADEX /tmp/evil.so", D),
+    ("redis", "redis", "FLUSHALL ASYNC", D),
+    ("redis", "redis", '"FLUSH""ALL"', D),
+    ("redis", "redis", "DEBUG SLEEP 10", D),
+    ("redis", "redis", "SLAVEOF 10.0.0.1 6379", D),
+    ("redis", "redis", "MIGRATE 10.0.0.1 6379 k 0 1000", D),
+    ("redis", "redis", "SHUTDOWN NOSAVE", D),
+    ("redis", "redis", "CLIENT KILL TYPE normal", A),
+    ("redis", "redis", "SWAPDB 0 1", A),
+    ("redis", "shell", "redis-cli EVAL 'return 1' 0", D),
+    ("redis", "shell", "redis-cli --eval /tmp/evil.lua", D),
+    ("redis", "shell", "redis-cli -h 127.0.0.1 config set dir /tmp", D),
+    # -- metadata endpoints -----------------------------------------------------------------------
+    ("metadata", "shell", "cat < /dev/tcp/169.254.169.254/80", D),
+    ("metadata", "shell", "exec 3<>/dev/tcp/169.254.169.254/80", D),
+    ("metadata", "shell", "echo > /dev/udp/169.254.169.254/53", D),
+    ("metadata", "shell", "curl -L http://127.0.0.1:9/redirect-to-metadata", A),
+    ("metadata", "shell", "wget -qO- http://127.0.0.1:9/redirect-to-metadata", A),
+    ("metadata", "shell", "curl http://METADATA.GOOGLE.INTERNAL/computeMetadata/v1/", D),
+    ("metadata", "shell", "curl http://169.254.170.2/v2/credentials", D),
+    ("metadata", "shell", "curl http://100.100.100.200/latest/meta-data/", D),
+    ("metadata", "api", {"url": "http://[::ffff:a9fe:a9fe]/latest/meta-data/"}, D),
+    ("metadata", "api", {"url": "http://0xa9.0xfe.0xa9.0xfe/"}, D),
+    ("metadata", "api", {"url": "HTTP://169.254.169.254/"}, D),
+    ("metadata", "api", {"url": "http://169.254.169.254./"}, D),
+    ("metadata", "api", {"url": "http://foo@169.254.169.254/"}, D),
+    ("metadata", "api", {"url": "http://169.254.169.254:80/", "follow_redirects": True}, D),
+    ("metadata", "api", {"url": "http://instance-data/latest/"}, D),
+    ("metadata", "api", {"url": "http://100.100.100.200/latest/meta-data/"}, D),
+    ("metadata", "api", {"url": "gopher://127.0.0.1:6379/_FLUSHALL"}, D),
+    ("metadata", "api", {"url": "dict://127.0.0.1:6379/"}, D),
+    ("metadata", "api", {"url": "http://127.0.0.1:9/", "method": "PUT"}, A),
+]
+
+
+def bypass_attempts() -> list[Attempt]:
+    """The policy tests' table (every one of its attempts, through the API this time) and this suite's."""
+    from executors import TaskStatus
+    from tests.executors.test_policy import ATTEMPTS
+
+    table = [Attempt("policy table", kind, body, status is TaskStatus.DENIED) for kind, body, status, _ in ATTEMPTS]
+    return table + [Attempt(*attempt) for attempt in _NEW_ATTEMPTS]

@@ -799,3 +799,262 @@ def huge_output(url: str, token: str, gateway: Any, *, size: int = 100_000_000) 
         outcome.problem(f"the gateway's peak memory grew by {grown:.0f} MB for {size / 1e6:.0f} MB of output")
     outcome.figures = ", ".join(figures)
     return outcome
+
+
+# -- security -------------------------------------------------------------------------------------
+
+REFUSED = ("denied", "approval_required")
+
+
+def bypass_corpus(url: str, tokens: dict[str, str], attempts: Sequence[Any], audit: AuditLog, marker: Any) -> Outcome:
+    """Every ``corpus.Attempt`` through the API: refused for an operator (denied or held for an
+    approval), refused for an approver too when a default rule denies it, audited each time, and
+    never run (``marker`` is the file a payload would create). A bypass is an attempt that ran."""
+    outcome = Outcome("security: policy bypass attempts", load=f"{len(attempts)} attempts through the API",
+                      bad_inputs=len(attempts))  # fmt: skip
+    sent = 0
+    with api(url, tokens["operator"]) as operator, api(url, tokens["approver"]) as approver:
+        for attempt in attempts:
+            clients = [("operator", operator)] + ([("approver", approver)] if attempt.denied else [])
+            for role, http in clients:
+                sent += 1
+                if isinstance(attempt.body, dict):
+                    task = {"type": attempt.type, "params": attempt.body, "timeout": 5}
+                else:
+                    task = {"type": attempt.type, "command": attempt.body.replace("{m}", str(marker)), "timeout": 5}
+                response = http.post("/api/v1/tasks", json=task)
+                if response.status_code >= 500:
+                    outcome.server_errors += 1
+                view = response.json()
+                status = view.get("status")
+                expected = ("denied",) if attempt.denied else REFUSED
+                label = f"[{attempt.category}] {attempt.type}: {str(attempt.body)[:70]!r} as {role}"
+                if status not in REFUSED:
+                    outcome.bypasses += 1
+                    outcome.problem(f"BYPASS {label}: {status} {view.get('error') or view.get('result')}")
+                    continue
+                if status not in expected:
+                    outcome.problem(f"{label}: {status}, expected {expected}: {view.get('error')}")
+                records = audit.query(AuditQuery(task_id=view["id"]))
+                events = [r.event.value for r in records if r.event is not AuditEvent.API_REQUEST]
+                if events != [status]:
+                    outcome.problem(f"{label}: audit events {events}, expected [{status!r}]")
+    if marker.exists():
+        outcome.bypasses += 1
+        outcome.problem(f"a payload ran: {marker} exists")
+    denied = sum(attempt.denied for attempt in attempts)
+    outcome.figures = (f"{sent} requests; {denied} denied whatever the approval, {len(attempts) - denied} held for "
+                       f"an approval; {outcome.bypasses} ran")  # fmt: skip
+    return outcome
+
+
+def encodings_of(secret: str) -> list[str]:
+    """A secret as a task could print it: plain, reversed, base64 and hex (with and without a newline)."""
+    import base64
+
+    forms = [secret, secret[::-1]]
+    for raw in (secret.encode(), secret.encode() + b"\n"):
+        forms += [base64.b64encode(raw).decode().rstrip("="), raw.hex()]
+    return forms
+
+
+def leaks_in(text: str, secrets: Iterable[str]) -> list[str]:
+    """The secrets (in any of their printable forms) found in ``text``."""
+    return [secret for secret in secrets if any(form in text for form in encodings_of(secret))]
+
+
+LEAK_ATTEMPTS: list[dict[str, Any]] = [
+    {"type": "shell", "command": "env"},
+    {"type": "shell", "command": "printenv"},
+    {"type": "shell", "command": "export -p; declare -p"},
+    {"type": "shell", "command": "printenv RCA_REDIS_ACCESS | base64; printenv RCA_PG_PASSWORD | rev"},
+    {"type": "shell", "command": "env | od -An -c | head -c 100000"},
+    {"type": "shell", "command": "env | xxd -p"},
+    {"type": "shell", "command": "cat /proc/$PPID/cmdline | tr '\\0' ' '"},
+    {"type": "shell", "command": "tr '\\0' '\\n' < /proc/$PPID/environ"},
+    {"type": "shell", "command": "ps auxe"},
+    {"type": "redis", "command": "CONFIG GET requirepass", "params": {"connection": "private"}},
+    {"type": "redis", "command": "CONFIG GET *", "params": {"connection": "private"}},
+    {"type": "redis", "command": "CLIENT LIST", "params": {"connection": "private"}},
+    {"type": "postgres", "command": "SELECT current_user, inet_server_port()"},
+]
+
+
+def planted_secrets(
+    url: str, token: str, secrets: dict[str, str], reflector: str, files: Sequence[Any], logs: Sequence[Any]
+) -> Outcome:
+    """Secrets planted in the configuration (``${...}`` in connections: a PostgreSQL password, a
+    Redis password in a URL, an API bearer token) and in a task (a bearer header): tasks try to
+    print them; no result, no WebSocket line, no stored record or audit record (``files``), no log
+    line (``logs``) may show them, plainly or encoded. ``reflector`` echoes request headers."""
+    import websocket
+
+    planted = [*secrets.values(), token]
+    task_token = f"task-token-{uuid.uuid4().hex}"
+    planted.append(task_token)
+    outcome = Outcome("security: planted secrets", load=f"{len(LEAK_ATTEMPTS) + 3} tasks trying to print "
+                      f"{len(planted)} secrets")  # fmt: skip
+    tasks = [
+        *LEAK_ATTEMPTS,
+        {"type": "api", "params": {"url": f"{reflector}/connection-headers"}},
+        {
+            "type": "api",
+            "params": {"url": f"{reflector}/task-headers", "headers": {"Authorization": f"Bearer {task_token}"}},
+        },
+        {"type": "shell", "command": f"curl -s -H 'Authorization: Bearer {task_token}' {reflector}/curl"},
+    ]
+    answers = []
+    with api(url, token) as http:
+        for task in tasks:
+            response = http.post("/api/v1/tasks", json={**task, "timeout": 20})
+            answers.append(response.text)
+            view = response.json()
+            if view.get("status") not in (*TERMINAL,):
+                outcome.problem(f"{task}: {response.status_code} {response.text[:200]}")
+            found = leaks_in(response.text, planted)
+            if found:
+                outcome.leaks += len(found)
+                outcome.problem(f"{task['type']}: {task.get('command') or task.get('params')}: the result shows "
+                                f"{[s[:6] + '...' for s in found]}")  # fmt: skip
+            if view.get("id") and view.get("status") == "succeeded":
+                connection = websocket.create_connection(
+                    url.replace("http://", "ws://") + "/ws", header=[f"Authorization: Bearer {token}"], timeout=10
+                )
+                try:
+                    connection.send(json.dumps({"type": "task.subscribe_logs", "data": {"task_id": view["id"]}}))
+                    lines = []
+                    while True:
+                        message = connection.recv()
+                        lines.append(message)
+                        parsed = json.loads(message)
+                        if parsed["type"] != "task.log" and parsed.get("data", {}).get("final", True):
+                            break
+                finally:
+                    connection.close()
+                if leaks_in("\n".join(lines), planted):
+                    outcome.leaks += 1
+                    outcome.problem(f"{task}: the WebSocket lines show a secret")
+        refused = http.get("/api/v1/tasks", params={"limit": 500}).text
+    if leaks_in(refused, planted):
+        outcome.leaks += 1
+        outcome.problem("the task history shows a secret")
+    for path in [*files, *logs]:
+        if path.exists():
+            content = path.read_bytes().decode("utf-8", "replace")
+            found = leaks_in(content, planted)
+            if found:
+                outcome.leaks += len(found)
+                outcome.problem(f"{path.name} holds {[s[:6] + '...' for s in found]}")
+    outcome.figures = f"{len(tasks)} tasks, {len(files)} stores and {len(logs)} logs searched"
+    return outcome
+
+
+#: Who may call each route: ``None`` for anyone (no token needed), else the lowest role.
+ROUTE_ROLES: dict[tuple[str, str], str | None] = {
+    ("GET", "/healthz"): None,
+    ("GET", "/openapi.json"): None,
+    ("GET", "/docs"): None,
+    ("GET", "/docs/oauth2-redirect"): None,
+    ("GET", "/redoc"): None,
+    ("GET", "/api/v1/tasks"): "viewer",
+    ("GET", "/api/v1/tasks/{task_id}"): "viewer",
+    ("GET", "/api/v1/agents"): "viewer",
+    ("POST", "/api/v1/tasks"): "operator",
+    ("POST", "/api/v1/alerts"): "operator",
+    ("POST", "/api/v1/tasks/{task_id}/approve"): "approver",
+    ("POST", "/api/v1/tasks/{task_id}/reject"): "approver",
+}
+ROLES = ("viewer", "operator", "approver")
+
+
+def roles_and_routes(
+    url: str, tokens: dict[str, str], routes: Iterable[tuple[str, str]], alert: dict[str, Any]
+) -> Outcome:
+    """Every route and method the app serves, called with no token, a wrong one and each role's.
+    Below the route's role: 401 (no or wrong token) or 403; at or above it: neither."""
+    outcome = Outcome("security: tokens and roles", load="every route x 5 callers")
+    served = set(routes)
+    unknown = served - set(ROUTE_ROLES)
+    if unknown:
+        outcome.problem(f"routes without an expected role (add them to ROUTE_ROLES): {sorted(unknown)}")
+    resolved = {**alert, "status": "resolved", "alerts": [{**a, "status": "resolved"} for a in alert["alerts"]]}
+    bodies = {"/api/v1/tasks": {"type": "shell", "command": "echo roles"}, "/api/v1/alerts": resolved}
+    callers = {"no token": None, "a wrong token": "not-a-token-1234", **{role: tokens[role] for role in ROLES}}
+    calls = 0
+    for method, path in sorted(served & set(ROUTE_ROLES)):
+        needed = ROUTE_ROLES[(method, path)]
+        concrete = path.replace("{task_id}", "task-0000000000000000")
+        for caller, token in callers.items():
+            with api(url, token) as http:
+                response = http.request(method, concrete, json=bodies.get(path) if method == "POST" else None)
+            calls += 1
+            if response.status_code >= 500:
+                outcome.server_errors += 1
+            if needed is None:
+                allowed = True
+            elif token is None or caller == "a wrong token":
+                allowed = False
+                if response.status_code != 401:
+                    outcome.problem(f"{method} {path} with {caller}: {response.status_code}, expected 401")
+                continue
+            else:
+                allowed = ROLES.index(caller) >= ROLES.index(needed)
+            if allowed and response.status_code in (401, 403):
+                outcome.problem(f"{method} {path} as {caller}: {response.status_code}, but the role suffices")
+            if not allowed and response.status_code != 403:
+                outcome.problem(f"{method} {path} as {caller}: {response.status_code}, expected 403")
+                outcome.bypasses += 1
+    outcome.figures = f"{len(served)} routes, {calls} calls"
+    return outcome
+
+
+def audit_unalterable(url: str, tokens: dict[str, str], routes: Iterable[tuple[str, str]], audit: AuditLog) -> Outcome:
+    """Try to change or remove audit records through every route with every method (and routes
+    that do not exist, like ``/api/v1/audit``), and through operator tasks aimed at the store: the
+    records before are the records after, and the hash chain holds."""
+    outcome = Outcome("security: the audit log through the API", load="every route x 7 methods")
+    before = {record.seq: record.hash for record in audit.query(AuditQuery(limit=100_000))}
+    paths = {path.replace("{task_id}", "task-0000000000000000") for _, path in routes}
+    first = min(before) if before else 1
+    paths |= {"/api/v1/audit", f"/api/v1/audit/{first}", "/api/v1/audit/verify", "/admin", "/api/v1/admin/audit",
+              f"/api/v1/tasks/{first}", "/api/v1/tasks/audit_log", "/api/v1/tasks?seq=1"}  # fmt: skip
+    hostile = {"seq": first, "event": "finished", "hash": "0" * 64, "delete": True, "sql": "DELETE FROM audit_log"}
+    calls = 0
+    for path in sorted(paths):
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+            for role in ROLES:
+                with api(url, tokens[role]) as http:
+                    response = http.request(method, path, json=hostile if method not in ("GET", "HEAD") else None)
+                calls += 1
+                if response.status_code >= 500:
+                    outcome.server_errors += 1
+                    outcome.problem(f"{method} {path} as {role}: {response.status_code}")
+    store_tasks = [
+        "sqlite3 ~/.local/state/cloud-agent/audit.sqlite3 'DELETE FROM audit_log'",
+        "rm -f ~/.local/state/cloud-agent/audit.sqlite3",
+        ": > ~/.local/state/cloud-agent/audit.sqlite3",
+        "find / -name 'audit.sqlite3' -delete",
+    ]
+    with api(url, tokens["operator"]) as http:
+        for command in store_tasks:
+            view = http.post("/api/v1/tasks", json={"type": "shell", "command": command}).json()
+            calls += 1
+            if view.get("status") not in REFUSED:
+                outcome.bypasses += 1
+                outcome.problem(f"an operator's task on the audit store ran: {command!r}: {view.get('status')}")
+        for sql in ("DELETE FROM cloud_agent_audit", "UPDATE cloud_agent_audit SET status = 'succeeded'",
+                    "TRUNCATE cloud_agent_audit", "DROP TABLE cloud_agent_audit"):  # fmt: skip
+            view = http.post("/api/v1/tasks", json={"type": "postgres", "command": sql}).json()
+            calls += 1
+            if view.get("status") not in REFUSED:
+                outcome.bypasses += 1
+                outcome.problem(f"an operator's SQL on the audit table ran: {sql!r}: {view.get('status')}")
+    after = {record.seq: record.hash for record in audit.query(AuditQuery(limit=100_000))}
+    changed = [seq for seq, digest in before.items() if after.get(seq) != digest]
+    if changed:
+        outcome.problem(f"{len(changed)} audit records changed or disappeared: {changed[:5]}")
+    chain = audit.verify()
+    if not chain.ok:
+        outcome.problem(f"the audit chain is broken at {chain.first_bad_seq}: {chain.problem}")
+    outcome.figures = f"{calls} calls; {len(before)} records unchanged, {len(after) - len(before)} added, chain ok"
+    return outcome
