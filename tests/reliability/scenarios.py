@@ -353,7 +353,9 @@ def _wait_running(http: httpx.Client, task_id: str, *, timeout: float = 60.0) ->
         time.sleep(0.05)
 
 
-def worker_killed(url: str, token: str, agent: str, worker: Any, *, task_timeout: float = 4.0) -> Outcome:
+def worker_killed(
+    url: str, token: str, agent: str, worker: Any, *, task_timeout: float = 4.0, remote_as: str = "task-run"
+) -> Outcome:
     """SIGKILL of the ``cloud-agent worker`` running a task dispatched through its work pool.
 
     The task must end ``crashed`` (never ``succeeded``), its flow run must not be left completed,
@@ -363,7 +365,9 @@ def worker_killed(url: str, token: str, agent: str, worker: Any, *, task_timeout
 
     from tests.reliability.servers import kill_processes_with, processes_with
 
-    outcome = Outcome("fault: worker killed mid-task", load="1 task on a work pool", faults="SIGKILL of the worker")
+    how = "a flow run on the work pool" if remote_as == "flow-run" else "a task run on its task key"
+    outcome = Outcome(f"fault: worker killed mid-task ({remote_as})", load=f"1 task as {how}",
+                      faults="SIGKILL of the worker")  # fmt: skip
     marker = f"{17 + uuid.uuid4().int % 1000 / 1000:.3f}"  # a sleep length no other process has
     with api(url, token) as http:
         control = http.post("/api/v1/tasks", json={"agent_id": agent, "type": "shell", "command": "echo alive"})
@@ -398,11 +402,15 @@ def worker_killed(url: str, token: str, agent: str, worker: Any, *, task_timeout
         outcome.lost += status not in TERMINAL
     if status == "succeeded":
         outcome.problem("a task whose worker was killed was reported succeeded")
-    if view.get("flow_run_id"):
+    run_id = view.get("flow_run_id") or ""
+    if run_id:
         with get_client(sync_client=True) as client:
-            state = client.read_flow_run(view["flow_run_id"]).state
+            if run_id.startswith("task-run:"):  # a background task run on the environment's task key
+                state = client.read_task_run(run_id.removeprefix("task-run:")).state
+            else:
+                state = client.read_flow_run(run_id).state
         if state is not None and state.is_completed():
-            outcome.problem(f"the killed worker's flow run is {state.name}")
+            outcome.problem(f"the killed worker's run is {state.name}")
     if survivors:
         outcome.problem(f"the task's processes {survivors} outlived its {task_timeout:g} s timeout and its worker")
     return outcome
@@ -1057,4 +1065,169 @@ def audit_unalterable(url: str, tokens: dict[str, str], routes: Iterable[tuple[s
     if not chain.ok:
         outcome.problem(f"the audit chain is broken at {chain.first_bad_seq}: {chain.problem}")
     outcome.figures = f"{calls} calls; {len(before)} records unchanged, {len(after) - len(before)} added, chain ok"
+    return outcome
+
+
+# -- set-ups shared by the tests and the benchmark -----------------------------------------------
+
+
+def served_routes(app: Any) -> list[tuple[str, str]]:
+    """``(method, path)`` of every HTTP route the app serves (HEAD aside)."""
+    from starlette.routing import Route
+
+    return [
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route)
+        for method in sorted(route.methods or ())
+        if method != "HEAD"
+    ]
+
+
+def bind_components_to(local: Any, servers: dict[str, Any]) -> dict[str, list[str]]:
+    """Point an incident environment's (``local``: its folder) databases and caches at private
+    servers: the first database at PostgreSQL, the others at MariaDB, caches at Redis. Returns the
+    components of each server."""
+    import yaml
+
+    topology = yaml.safe_load((local / "topology.yaml").read_text())
+    bound: dict[str, list[str]] = {"postgres": [], "mysql": [], "redis": []}
+    for service in topology["services"]:
+        if service.get("kind") == "database":
+            engine = "mysql" if bound["postgres"] else "postgres"
+            service.update(engine=engine, connection="components" if engine == "postgres" else "default")
+            bound[engine].append(service["name"])
+        elif service.get("kind") == "cache":
+            service["connection"] = "default"
+            bound["redis"].append(service["name"])
+    (local / "topology.yaml").write_text(yaml.safe_dump(topology))
+    connections = yaml.safe_load((local / "connections.yaml").read_text())
+    connections["postgres"]["components"] = servers["postgres"].connection()
+    connections["mysql"]["default"] = servers["mysql"].connection()
+    connections["redis"]["default"] = {"url": servers["redis"].url()}
+    (local / "connections.yaml").write_text(yaml.safe_dump(connections))
+    return {kind: names for kind, names in bound.items() if names}
+
+
+def secret_connections(base: dict[str, Any], redis_url: str | None = None) -> dict[str, Any]:
+    """``base`` connections with planted secrets: a PostgreSQL password and an API bearer token from
+    ``${RCA_PG_PASSWORD}`` and ``${RCA_API_TOKEN}``, and a ``private`` Redis at ``redis_url``."""
+    import copy
+
+    connections = copy.deepcopy(base)
+    connections["postgres"]["default"]["password"] = "${RCA_PG_PASSWORD}"
+    connections["api"]["default"] = {**connections["api"].get("default", {}),
+                                     "headers": {"Authorization": "Bearer ${RCA_API_TOKEN}"}}  # fmt: skip
+    if redis_url:
+        connections["redis"]["private"] = {"url": redis_url}
+    return connections
+
+
+def new_secrets() -> dict[str, str]:
+    return {
+        "RCA_PG_PASSWORD": f"pg-secret-{uuid.uuid4().hex}",
+        "RCA_REDIS_ACCESS": f"redis-secret-{uuid.uuid4().hex}",  # an innocent name: found by its value
+        "RCA_API_TOKEN": f"api-token-{uuid.uuid4().hex}",
+    }
+
+
+def cycle_secrets(
+    url: str, token: str, alert: dict[str, Any], local: Any, root_cause: str, secrets: dict[str, str],
+    reflector: str, state: Any,
+) -> Outcome:  # fmt: skip
+    """A cycle whose telemetry connection carries a password and whose health checks send a bearer
+    token to a service that reflects it (``local``: the incident environment's folder, edited here):
+    its report, the Prefect logs since it started, the Prefect database and result files, and the
+    state folder's stores must hold neither, plainly or encoded."""
+    from pathlib import Path
+
+    import yaml
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterTimestamp
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    from flows.alerts import parse_alert_group
+
+    outcome = Outcome("security: secrets in a cycle", load="1 cycle with planted secrets")
+    connections = secret_connections(yaml.safe_load((local / "connections.yaml").read_text()))
+    (local / "connections.yaml").write_text(yaml.safe_dump(connections))
+    topology = yaml.safe_load((local / "topology.yaml").read_text())
+    for service in topology["services"]:
+        if service.get("health_url") and service["name"] != root_cause:
+            service["health_url"] = f"{reflector}/{service['name']}/health"
+    (local / "topology.yaml").write_text(yaml.safe_dump(topology))
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    payload = alert_variant(alert, f"secrets-{uuid.uuid4().hex[:8]}")
+    with api(url, token) as http:
+        answer = http.post("/api/v1/alerts", json=payload)
+    if answer.status_code != 202:
+        outcome.problem(f"the webhook answered {answer.status_code}: {answer.text[:200]}")
+        return outcome
+    tag = parse_alert_group(payload).group_tag
+    runs = wait_for_cycles([tag], timeout=150).get(tag, [])
+    if len(runs) != 1 or runs[0].state is None or not runs[0].state.is_completed():
+        outcome.lost = 1
+        outcome.problem(f"the cycle did not complete: {runs}")
+        return outcome
+    report = cycle_report(runs[0].id) or ""
+    logs: list[Any] = []
+    with get_client(sync_client=True) as client:
+        while True:  # pages of 200, the API's most
+            page = client.read_logs(
+                log_filter=LogFilter(timestamp=LogFilterTimestamp(after_=since)),  # type: ignore[arg-type]
+                limit=200,
+                offset=len(logs),
+            )
+            logs += page
+            if len(page) < 200:
+                break
+    database = Path(str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split("///", 1)[-1])
+    stores = [*database.parent.glob(database.name + "*"), *Path(state).glob("*.sqlite3*")]
+    stores += [p for p in Path(str(PREFECT_LOCAL_STORAGE_PATH.value())).rglob("*") if p.is_file()]
+    searched = {"the report": report, "the Prefect logs": "\n".join(entry.message for entry in logs)}
+    searched |= {p.name: p.read_bytes().decode("utf-8", "replace") for p in stores if p.is_file()}
+    for where, text in searched.items():
+        found = leaks_in(text, secrets.values())
+        if found:
+            outcome.leaks += len(found)
+            outcome.problem(f"{where} holds {[s[:8] + '...' for s in found]}")
+    if not report or len(logs) < 10 or len(stores) < 3:
+        outcome.problem(f"too little to search: report {len(report)} chars, {len(logs)} logs, {len(stores)} stores")
+    outcome.figures = f"report, {len(logs)} log lines and {len(stores)} store files searched"
+    return outcome
+
+
+SCHEMATHESIS_CONFIG = """
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+"""
+
+
+def schemathesis_run(url: str, token: str, workdir: Any, *, max_examples: int, time_limit: float = 120) -> Outcome:
+    """schemathesis over every served route (all its checks; a 413 counts as a rejection). The
+    gateway's environment should allow reads only, with a short timeout: generated tasks run."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    outcome = Outcome("bad input: schemathesis (OpenAPI)", load=f"{max_examples} examples per operation")
+    config = Path(workdir) / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    command = [
+        str(Path(sys.executable).parent / "st"), "--config-file", str(config), "run", f"{url}/openapi.json",
+        "--header", f"Authorization: Bearer {token}", "--checks", "all", "--max-examples", str(max_examples),
+        "--workers", "1", "--generation-database", "none", "--no-color", "--report-dir", str(Path(workdir) / "st"),
+    ]  # fmt: skip
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=time_limit, cwd=workdir)
+    except subprocess.TimeoutExpired as exc:
+        outcome.problem(f"schemathesis ran past {time_limit:g} s:\n{exc.stdout!s:.3000}")
+        return outcome
+    generated = re.search(r"(\d+) generated", run.stdout)
+    outcome.bad_inputs = int(generated.group(1)) if generated else 0
+    outcome.server_errors = len(re.findall(r"Server error", run.stdout))
+    if run.returncode != 0:
+        outcome.problem(run.stdout[-6000:] + run.stderr[-2000:])
+    outcome.figures = f"{outcome.bad_inputs} generated requests"
     return outcome

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from executors import AuditLog, open_audit_log
 from gateway import dispatch
@@ -70,14 +69,16 @@ def pool_worker(prefect_api: str, config_dir: Path, tmp_path: Path) -> Iterator[
         yield worker
 
 
+@pytest.mark.parametrize("remote_as", ["flow-run", "task-run"])
 def test_a_worker_killed_mid_task_leaves_it_crashed_and_nothing_running(
-    pool_worker: CloudAgentProcess, gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+    pool_worker: CloudAgentProcess, gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch, remote_as: str
 ) -> None:
     # The gateway gives up on a run this long after the task's timeout (30 s in production).
     monkeypatch.setattr(dispatch, "RUN_SLACK_SECONDS", 2.0)
-    gateway = gateway_factory(dispatch="work-pool", gateway_poll_seconds=0.05, pickup_grace_seconds=20)
+    gateway = gateway_factory(dispatch="work-pool", gateway_remote_as=remote_as, gateway_poll_seconds=0.05,
+                              pickup_grace_seconds=20)  # fmt: skip
 
-    outcome = scenarios.worker_killed(gateway.url, OPERATOR, "agent-local-001", pool_worker)
+    outcome = scenarios.worker_killed(gateway.url, OPERATOR, "agent-local-001", pool_worker, remote_as=remote_as)
 
     assert outcome.passed, outcome.explain()
 
@@ -102,28 +103,6 @@ def test_a_database_stopped_mid_query_fails_the_read_cleanly_and_comes_back(
     assert outcome.passed, outcome.explain()
 
 
-def _bind_components_to(local: Path, servers: dict[str, Any]) -> dict[str, list[str]]:
-    """Point the incident's databases and caches at the private servers: the first database at
-    PostgreSQL, the others at MariaDB, caches at Redis. Returns the components of each server."""
-    topology = yaml.safe_load((local / "topology.yaml").read_text())
-    bound: dict[str, list[str]] = {"postgres": [], "mysql": [], "redis": []}
-    for service in topology["services"]:
-        if service.get("kind") == "database":
-            engine = "mysql" if bound["postgres"] else "postgres"
-            service.update(engine=engine, connection="components" if engine == "postgres" else "default")
-            bound[engine].append(service["name"])
-        elif service.get("kind") == "cache":
-            service["connection"] = "default"
-            bound["redis"].append(service["name"])
-    (local / "topology.yaml").write_text(yaml.safe_dump(topology))
-    connections = yaml.safe_load((local / "connections.yaml").read_text())
-    connections["postgres"]["components"] = servers["postgres"].connection()
-    connections["mysql"]["default"] = servers["mysql"].connection()
-    connections["redis"]["default"] = {"url": servers["redis"].url()}
-    (local / "connections.yaml").write_text(yaml.safe_dump(connections))
-    return {kind: names for kind, names in bound.items() if names}
-
-
 def test_databases_stopped_mid_collection_are_recorded_and_the_cycle_reports(
     cycle_state: Path,
     incident_config: Path,
@@ -131,7 +110,7 @@ def test_databases_stopped_mid_collection_are_recorded_and_the_cycle_reports(
     private_servers: dict[str, Any],
     gateway_factory: GatewayFactory,
 ) -> None:
-    components = _bind_components_to(incident_config, private_servers)
+    components = scenarios.bind_components_to(incident_config, private_servers)
     assert set(components) == {"postgres", "mysql", "redis"}, components
     gateway = gateway_factory(gateway_run_as="engine")
 

@@ -8,8 +8,6 @@ chained, substituted, wrapped, commented, re-cased — never makes it less risky
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +22,13 @@ from executors._policy.sql import analyze_sql
 from flows.alerts import AlertGroup, InvalidAlert, parse_alert_group
 from tests.environments import write_environment
 from tests.gateway.conftest import OPERATOR, GatewayFactory
+from tests.reliability import scenarios
 
 pytestmark = [pytest.mark.reliability]
 
 #: Bounded: examples per property (a property takes well under a second at this size).
 PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 POLICY = Policy(PolicyConfig(), "fuzz")
-
-SCHEMATHESIS_CONFIG = """
-[checks.negative_data_rejection]
-expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
-"""
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -59,20 +53,10 @@ def test_every_route_keeps_its_openapi_contract_for_an_operator(
     monkeypatch.setenv("CLOUD_AGENT_CONFIG_DIR", str(folder))
     monkeypatch.setenv("CLOUD_AGENT_CYCLE_START", "event")
     gateway = gateway_factory(gateway_run_as="engine")
-    # A body past the size limit is refused with 413, which is as much a rejection as a 422.
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(SCHEMATHESIS_CONFIG)
-    command = [
-        str(Path(sys.executable).parent / "st"), "--config-file", str(config), "run", f"{gateway.url}/openapi.json",
-        "--header", f"Authorization: Bearer {OPERATOR}",
-        "--checks", "all", "--max-examples", "20", "--workers", "1",
-        "--generation-database", "none", "--no-color", "--report-dir", str(tmp_path / "report"),
-    ]  # fmt: skip
-    try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=90, cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"schemathesis ran past 90 s:\n{exc.stdout!s:.4000}")
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+
+    outcome = scenarios.schemathesis_run(gateway.url, OPERATOR, tmp_path, max_examples=20, time_limit=90)
+
+    assert outcome.passed, outcome.explain()
 
 
 # -- the task parser ------------------------------------------------------------------------------

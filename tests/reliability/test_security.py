@@ -3,29 +3,20 @@ route, and an audit log nothing in the API can alter."""
 
 from __future__ import annotations
 
-import copy
-import http.server
 import json
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import websocket
-import yaml
-from fastapi.routing import APIRoute
-from starlette.routing import Route
 
 from executors import AuditLog, Policy, PolicyConfig, TaskSpec, Verdict
 from gateway.demo.scenario import DemoIncident
 from tests.environments import LOCAL_CONNECTIONS, write_environment
 from tests.gateway.conftest import APPROVER, OPERATOR, TOKENS, VIEWER, Gateway, GatewayFactory
 from tests.reliability import corpus, scenarios
-from tests.reliability.servers import PrivateRedis, ServedGateway
+from tests.reliability.servers import PrivateRedis, Reflector, ServedGateway
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -36,14 +27,6 @@ ROLE_TOKENS = {"viewer": VIEWER, "operator": OPERATOR, "approver": APPROVER}
 def gateway(gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     monkeypatch.setenv("CLOUD_AGENT_CYCLE_START", "event")  # a resolved alert starts nothing anyway
     return gateway_factory(gateway_run_as="engine")
-
-
-def _served_routes(gateway: Gateway) -> list[tuple[str, str]]:
-    routes = []
-    for route in gateway.app.routes:
-        if isinstance(route, APIRoute | Route):
-            routes += [(method, route.path) for method in sorted(route.methods or ()) if method != "HEAD"]
-    return routes
 
 
 # -- the policy, through the API ------------------------------------------------------------------
@@ -74,57 +57,22 @@ def test_metadata_endpoints_are_reachable_only_where_allowed() -> None:
 # -- secrets --------------------------------------------------------------------------------------
 
 
-class _Reflector(http.server.BaseHTTPRequestHandler):
-    """Answers every request with its own headers, as a misbehaving service would."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def reflector() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Reflector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with Reflector() as url:
+        yield url
 
 
 @pytest.fixture
 def secrets() -> dict[str, str]:
-    return {
-        "RCA_PG_PASSWORD": f"pg-secret-{uuid.uuid4().hex}",
-        "RCA_REDIS_ACCESS": f"redis-secret-{uuid.uuid4().hex}",  # an innocent name: found by its value
-        "RCA_API_TOKEN": f"api-token-{uuid.uuid4().hex}",
-    }
-
-
-def _secret_connections(redis_url: str | None) -> dict[str, Any]:
-    connections = copy.deepcopy(LOCAL_CONNECTIONS)
-    connections["postgres"]["default"]["password"] = "${RCA_PG_PASSWORD}"
-    connections["api"]["default"] = {"headers": {"Authorization": "Bearer ${RCA_API_TOKEN}"}}
-    if redis_url:
-        connections["redis"]["private"] = {"url": redis_url}
-    return connections
+    return scenarios.new_secrets()
 
 
 def test_planted_secrets_appear_in_no_result_store_or_log(
     config_dir: Path, state_dir: Path, tmp_path: Path, secrets: dict[str, str], reflector: str
 ) -> None:
     with PrivateRedis(password=secrets["RCA_REDIS_ACCESS"]) as redis:
-        connections = _secret_connections(redis.url("${RCA_REDIS_ACCESS}"))
+        connections = scenarios.secret_connections(LOCAL_CONNECTIONS, redis.url("${RCA_REDIS_ACCESS}"))
         write_environment(config_dir, "local", agents=["agent-local-001"], connections=connections)
         env = {"CLOUD_AGENT_TOKENS": TOKENS, "CLOUD_AGENT_GATEWAY_RUN_AS": "engine", **secrets,
                "CLOUD_AGENT_CONFIG_DIR": str(config_dir), "CLOUD_AGENT_STATE_DIR": str(state_dir)}  # fmt: skip
@@ -152,57 +100,14 @@ def test_a_cycles_report_artifacts_and_logs_hold_no_planted_secret(
     reflector: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterTimestamp
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, PREFECT_SERVER_DATABASE_CONNECTION_URL
-
-    from flows.alerts import parse_alert_group
-
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
-    # The health checks go through the api connection, whose bearer token a reflecting service
-    # sends back; the telemetry's PostgreSQL connection carries a password.
-    connections = yaml.safe_load((incident_config / "connections.yaml").read_text())
-    connections["postgres"]["default"]["password"] = "${RCA_PG_PASSWORD}"
-    connections["api"]["default"] = {"headers": {"Authorization": "Bearer ${RCA_API_TOKEN}"}}
-    (incident_config / "connections.yaml").write_text(yaml.safe_dump(connections))
-    topology = yaml.safe_load((incident_config / "topology.yaml").read_text())
-    for service in topology["services"]:
-        if service.get("health_url") and demo_incident.root_cause[0] != service["name"]:
-            service["health_url"] = f"{reflector}/{service['name']}/health"
-    (incident_config / "topology.yaml").write_text(yaml.safe_dump(topology))
-    since = datetime.now(UTC) - timedelta(seconds=1)
     gateway = gateway_factory(gateway_run_as="engine")
 
-    payload = scenarios.alert_variant(demo_incident.alert, f"secrets-{uuid.uuid4().hex[:8]}")
-    with scenarios.api(gateway.url, OPERATOR) as http:
-        assert http.post("/api/v1/alerts", json=payload).status_code == 202
-    tag = parse_alert_group(payload).group_tag
-    runs = scenarios.wait_for_cycles([tag], timeout=150)[tag]
-    assert len(runs) == 1 and runs[0].state is not None and runs[0].state.is_completed(), runs
-    report = scenarios.cycle_report(runs[0].id) or ""
-    assert "Root cause" in report or "Outcome" in report
-    logs: list[Any] = []
-    with get_client(sync_client=True) as client:
-        while True:  # pages of 200, the API's most
-            page = client.read_logs(
-                log_filter=LogFilter(timestamp=LogFilterTimestamp(after_=since)),  # type: ignore[arg-type]
-                limit=200,
-                offset=len(logs),
-            )
-            logs += page
-            if len(page) < 200:
-                break
-    searched = [report, "\n".join(entry.message for entry in logs)]
-    database = Path(str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split("///", 1)[-1])
-    stores = [*database.parent.glob(database.name + "*"), *cycle_state.glob("*.sqlite3*")]
-    stores += [p for p in Path(str(PREFECT_LOCAL_STORAGE_PATH.value())).rglob("*") if p.is_file()]
-    searched += [p.read_bytes().decode("utf-8", "replace") for p in stores if p.is_file()]
+    outcome = scenarios.cycle_secrets(gateway.url, OPERATOR, demo_incident.alert, incident_config,
+                                      demo_incident.root_cause[0], secrets, reflector, cycle_state)  # fmt: skip
 
-    leaked = scenarios.leaks_in("\n".join(searched), secrets.values())
-
-    assert leaked == [], f"{[s[:8] for s in leaked]} found in the cycle's report, logs or stores"
-    assert len(logs) > 10 and len(stores) > 2  # the search looked at something
+    assert outcome.passed, outcome.explain()
 
 
 # -- tokens and roles ------------------------------------------------------------------------------
@@ -211,7 +116,7 @@ def test_a_cycles_report_artifacts_and_logs_hold_no_planted_secret(
 def test_every_route_admits_exactly_the_roles_it_should(gateway: Gateway) -> None:
     alert = json.loads(corpus.SAMPLE_ALERT.read_text())
 
-    outcome = scenarios.roles_and_routes(gateway.url, ROLE_TOKENS, _served_routes(gateway), alert)
+    outcome = scenarios.roles_and_routes(gateway.url, ROLE_TOKENS, scenarios.served_routes(gateway.app), alert)
 
     assert outcome.passed, outcome.explain()
 
@@ -234,6 +139,8 @@ def test_no_route_or_method_alters_the_audit_log(
             http.post("/api/v1/tasks", json={"type": "shell", "command": command})
     time.sleep(0.2)  # the request records are written after each answer
 
-    outcome = scenarios.audit_unalterable(gateway.url, ROLE_TOKENS, _served_routes(gateway), audit_of(state_dir))
+    outcome = scenarios.audit_unalterable(
+        gateway.url, ROLE_TOKENS, scenarios.served_routes(gateway.app), audit_of(state_dir)
+    )
 
     assert outcome.passed, outcome.explain()
