@@ -13,7 +13,7 @@ import importlib
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from executors import executor_types
 from gateway.auth import TokenRegistry
@@ -132,10 +133,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _methods_of(app: FastAPI, path: str) -> list[str]:
     methods: set[str] = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path_regex.match(path):
+    for route in _api_routes(app.routes):
+        if route.path_regex.match(path):
             methods |= route.methods or set()
     return sorted(methods)
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every ``APIRoute``, inside included routers too: FastAPI keeps those as routes of their own
+    (``app.routes`` alone held none of the API's, and a 405 answered with an empty ``Allow``)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
 
 
 def _with_known_types(app: FastAPI) -> None:
