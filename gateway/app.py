@@ -20,9 +20,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from executors import executor_types
 from gateway.auth import TokenRegistry
@@ -133,21 +132,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _methods_of(app: FastAPI, path: str) -> list[str]:
     methods: set[str] = set()
-    for route in _api_routes(app.routes):
+    for route in _http_routes(app.routes):
         if route.path_regex.match(path):
             methods |= route.methods or set()
     return sorted(methods)
 
 
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    """Every ``APIRoute``, inside included routers too: FastAPI keeps those as routes of their own
-    (``app.routes`` alone held none of the API's, and a 405 answered with an empty ``Allow``)."""
+def _http_routes(routes: Iterable[BaseRoute]) -> Iterator[Route]:
+    """Every HTTP route (the API's and the docs'), inside included routers too: FastAPI keeps those
+    as routes of their own (``app.routes`` alone held none of the API's; a 405 had an empty ``Allow``)."""
     for route in routes:
-        if isinstance(route, APIRoute):
+        if isinstance(route, Route):
             yield route
         included = getattr(route, "original_router", None)
         if included is not None:
-            yield from _api_routes(included.routes)
+            yield from _http_routes(included.routes)
 
 
 def _with_known_types(app: FastAPI) -> None:
