@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from executors import TaskStatus
+from executors import AuditEvent, AuditQuery, TaskStatus, open_audit_log
 from gateway.app import create_app, serving
 from gateway.schemas import ErrorBody, TaskPage, TaskView
 from gateway.settings import GatewaySettings
@@ -174,8 +174,17 @@ def test_tasks_of_a_killed_gateway_are_crashed_or_not_run_at_the_next_start(
             # The local agent runs 4 at once: four run, the fifth waits.
             ids = [http.post("/api/v1/tasks", json={"type": "shell", "command": "sleep 3", "sync": False}).json()["id"]
                    for _ in range(5)]
-            while http.get(f"/api/v1/tasks/{ids[3]}").json()["status"] != "running":
-                time.sleep(0.05)
+            # "running" in the task store comes before the engine's policy check and its audited
+            # "started": wait for the audit log, the record the restart trusts.
+            audit = open_audit_log(f"sqlite:///{state_dir / 'audit.sqlite3'}")
+            try:
+                while not all(
+                    audit.query(AuditQuery(task_id=task_id, event=AuditEvent.STARTED.value, limit=1)) for task_id in ids[:4]
+                ):
+                    assert time.monotonic() < deadline + 30, "the first four tasks did not start"
+                    time.sleep(0.05)
+            finally:
+                audit.close()
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
