@@ -110,7 +110,10 @@ def main() -> None:
     os.environ["CLOUD_AGENT_STATE_DIR"] = str(workdir / "state")
     # No approval wait and no fix in the timed part: it ends at the ranked root cause anyway.
     os.environ["CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS"] = "1"
-    with local_prefect_server(workdir / "prefect") as api_url, prepared_incident("pool", workdir, seed=args.seed) as demo:
+    with (
+        local_prefect_server(workdir / "prefect") as api_url,
+        prepared_incident("pool", workdir, seed=args.seed) as demo,
+    ):
         os.environ["PREFECT_API_URL"] = api_url
         os.environ["CLOUD_AGENT_CONFIG_DIR"] = str(demo.config_dir)
         from flows._models import current_ranker

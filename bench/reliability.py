@@ -352,33 +352,9 @@ async def _workers_on(pool: str) -> int:
 
 
 def print_table(outcomes: list[Outcome], mode: str, seconds: float) -> bool:
-    headers = ("scenario", "load", "faults", "bad inputs tried", "results lost", "result")
-    rows = [
-        (o.scenario, o.load, o.faults, str(o.bad_inputs or "-"), str(o.lost), "pass" if o.passed else "FAIL")
-        for o in outcomes
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join("{:<" + str(w) + "}" for w in widths)
     print(f"\nReliability and security ({mode} run, {seconds:.0f} s, {os.cpu_count()} CPUs)\n")
-    print(line.format(*headers))
-    print(line.format(*("-" * w for w in widths)))
-    for r in rows:
-        print(line.format(*r))
-    totals = {
-        "results lost": sum(o.lost for o in outcomes),
-        "bypasses": sum(o.bypasses for o in outcomes),
-        "secrets leaked": sum(o.leaks for o in outcomes),
-        "unhandled 500s": sum(o.server_errors for o in outcomes),
-        "bad inputs tried": sum(o.bad_inputs for o in outcomes),
-    }
-    print("\n" + ", ".join(f"{value} {name}" for name, value in totals.items()))
-    print("\nFigures:")
-    for o in outcomes:
-        print(f"  {o.scenario}: {o.figures or '-'}")
-    failed = [o for o in outcomes if not o.passed]
-    for o in failed:
-        print(f"\nFAILED {o.explain()}")
-    return not failed
+    print(scenarios.table(outcomes))
+    return all(o.passed for o in outcomes)
 
 
 def main() -> int:

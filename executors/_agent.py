@@ -110,8 +110,8 @@ class CloudAgent:
     ) -> TaskResult:
         raw = task.model_dump() if isinstance(task, TaskSpec) else dict(task) if isinstance(task, Mapping) else {}
         now = datetime.now(UTC)
-        task_type = raw.get("type") if isinstance(raw.get("type"), str) else "unknown"
-        agent_id = raw.get("agent_id") if isinstance(raw.get("agent_id"), str) else None
+        task_type = str(raw["type"]) if isinstance(raw.get("type"), str) else "unknown"
+        agent_id = str(raw["agent_id"]) if isinstance(raw.get("agent_id"), str) else None
         result = TaskResult(
             id=task_id,
             agent_id=agent_id,

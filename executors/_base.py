@@ -7,6 +7,7 @@ result-size cap -> secret masking -> audit "finished". Plug-ins implement ``_run
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import time
@@ -187,7 +188,8 @@ class Executor(ABC):
     # -- helpers -------------------------------------------------------------------------------
 
     @staticmethod
-    def params(model: type[P], spec: TaskSpec) -> P:
+    # builtins.type: in this class body, ``type`` is the executor's task type.
+    def params(model: builtins.type[P], spec: TaskSpec) -> P:
         """``spec.params`` validated against ``model``, or ``InvalidTask`` with one clear line."""
         try:
             return model.model_validate(spec.params)

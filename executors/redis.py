@@ -92,7 +92,7 @@ class RedisExecutor(Executor):
 
 def _make_pool(connection: Connection) -> redis.ConnectionPool:
     settings = dict(connection.settings)
-    common = {
+    common: dict[str, Any] = {
         "socket_connect_timeout": float(settings.pop("socket_connect_timeout", 5)),
         "max_connections": int(settings.pop("max_connections", 16)),
     }

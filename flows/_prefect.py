@@ -24,5 +24,7 @@ def without_flow_heartbeats() -> Iterator[None]:
         yield
         return
     quiet = current.model_copy(update={"flows": current.flows.model_copy(update={"heartbeat_frequency": None})})
-    with SettingsContext(profile=SettingsContext.get().profile, settings=quiet):
+    context = SettingsContext.get()
+    assert context is not None, "Prefect always has a settings context"
+    with SettingsContext(profile=context.profile, settings=quiet):
         yield

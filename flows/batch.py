@@ -19,7 +19,11 @@ from models.planning import PlannedTask
 MAX_CONCURRENT_TASKS = 16
 
 
-@flow(name="execute-batch", persist_result=True, task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENT_TASKS))
+@flow(
+    name="execute-batch",
+    persist_result=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENT_TASKS),  # type: ignore[arg-type]  # Prefect's own stubs
+)
 def execute_batch(environment: str, items: list[PlannedTask], actor: str = "flow") -> list[dict[str, Any]]:
     """Run ``items`` in ``environment``; results come back in the order of ``items``."""
     agent_id = default_agent_of(environment)

@@ -24,7 +24,7 @@ from flows.detect import detect_step
 from flows.feedback import feedback_step
 from flows.fix import fix_step
 from flows.intake import active_runs
-from flows.report import CycleReport, hypotheses_table, render_markdown
+from flows.report import CycleOutcome, CycleReport, FixRecord, hypotheses_table, render_markdown
 from flows.suggest import suggest_step
 from flows.verify import verify_step
 
@@ -90,14 +90,15 @@ def rca_incident(alert: AlertGroup) -> dict[str, Any]:
     return _publish(report)
 
 
-def _outcome_of(record: Any) -> str:
+def _outcome_of(record: FixRecord | None) -> CycleOutcome:
     if record is None:
         return "requires_manual_review"
-    return {
+    outcomes: dict[str, CycleOutcome] = {
         "rejected": "fix_rejected",
         "timed_out": "fix_timed_out",
         "not_runnable": "requires_manual_review",
-    }.get(record.decision, "fixed" if record.worked else "fix_failed")
+    }
+    return outcomes.get(record.decision, "fixed" if record.worked else "fix_failed")
 
 
 def _claim_group(alert: AlertGroup) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from flows._prefect import without_flow_heartbeats
@@ -49,7 +50,7 @@ def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) 
         with without_flow_heartbeats():
             return execute_batch.with_options(flow_run_name=run_name)(environment, items, actor)
     slowest = max(float(item.task.get("timeout", 30)) for item in items)
-    flow_run = run_deployment(
+    flow_run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync here: a coroutine only in async callers
         BATCH_DEPLOYMENT.format(environment=environment),
         parameters={"environment": environment, "items": [item.model_dump() for item in items], "actor": actor},
         flow_run_name=run_name,

@@ -212,10 +212,11 @@ def render_markdown(report: CycleReport) -> str:
             "| action | risk | confidence | runnable | command |",
             "|---|---|---|---|---|",
         ]
-        for fix in report.fixes:
-            command = fix.command.get("command") or fix.command.get("params", {})
+        for suggestion in report.fixes:
+            command = suggestion.command.get("command") or suggestion.command.get("params", {})
             lines.append(
-                f"| {fix.action} | {fix.risk} | {fix.confidence:.2f} | {'yes' if fix.runnable else 'no'} "
+                f"| {suggestion.action} | {suggestion.risk} | {suggestion.confidence:.2f} "
+                f"| {'yes' if suggestion.runnable else 'no'} "
                 f"| `{_cell(str(command))[:120]}` |"
             )
     if report.fix is not None:

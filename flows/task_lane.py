@@ -24,7 +24,7 @@ from flows.tasks import run_executor_task
 @cache
 def environment_task(environment: str) -> Task[Any, Any]:
     """The background task that runs one executor task in ``environment``."""
-    return task(_lane_function(environment), name=f"task@{environment}", persist_result=True, cache_policy=NO_CACHE)
+    return task(name=f"task@{environment}", persist_result=True, cache_policy=NO_CACHE)(_lane_function(environment))
 
 
 def _lane_function(environment: str) -> Callable[..., dict[str, Any]]:
@@ -50,4 +50,4 @@ async def serve_environment_tasks(environment: str, *, limit: int | None = None)
     """Run the environment's background task runs in this process until cancelled."""
     from prefect.task_worker import TaskWorker
 
-    await TaskWorker(environment_task(environment), limit=limit).start()
+    await TaskWorker(environment_task(environment), limit=limit).start()  # type: ignore[misc]  # sync_compatible

@@ -202,7 +202,7 @@ def environments(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         catalog = EnvironmentCatalog.load(settings.resolved_config_dir(), settings.default_agent)
     except CloudAgentError as exc:
         fail(str(exc))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "environment": env.name,
             "work_pool": env.work_pool,

@@ -130,7 +130,7 @@ def _addresses_of(host: str, *, resolve: bool) -> list[ipaddress.IPv4Address | i
     addresses = []
     for info in infos:
         try:
-            addresses.append(ipaddress.ip_address(info[4][0].split("%")[0]))
+            addresses.append(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
         except ValueError:
             continue
     return addresses

@@ -1509,6 +1509,13 @@ def _git(a: _Analysis, name: str, args: list[Word], depth: int, reads_stdin: boo
     _git_subcommand(a, name, args, depth, reads_stdin)
 
 
+#: docker and podman share their command line.
+_CONTAINER_READS = frozenset(
+    {"ps", "logs", "inspect", "stats", "images", "top", "info", "version", "events", "port", "diff", "history"}
+)
+_CONTAINER_DESTRUCTIVE = frozenset({"rm", "rmi", "prune", "kill"})
+
+
 _HANDLERS: dict[str, Handler] = {
     "rm": _rm,
     "chmod": _recursive_owner_change,
@@ -1735,39 +1742,13 @@ _HANDLERS: dict[str, Handler] = {
         },
     ),
     "docker": _subcommand_policy(
-        read={
-            "ps",
-            "logs",
-            "inspect",
-            "stats",
-            "images",
-            "top",
-            "info",
-            "version",
-            "events",
-            "port",
-            "diff",
-            "history",
-        },
-        destructive={"rm", "rmi", "prune", "kill"},
+        read=_CONTAINER_READS,
+        destructive=_CONTAINER_DESTRUCTIVE,
         value_options={"-H", "--host", "--context", "-c", "--config"},
     ),
     "podman": _subcommand_policy(
-        read={
-            "ps",
-            "logs",
-            "inspect",
-            "stats",
-            "images",
-            "top",
-            "info",
-            "version",
-            "events",
-            "port",
-            "diff",
-            "history",
-        },
-        destructive={"rm", "rmi", "prune", "kill"},
+        read=_CONTAINER_READS,
+        destructive=_CONTAINER_DESTRUCTIVE,
     ),
     "crictl": _subcommand_policy(
         read={"ps", "pods", "logs", "inspect", "inspectp", "inspecti", "stats", "statsp", "images", "info", "version"},

@@ -178,9 +178,8 @@ def test_tasks_of_a_killed_gateway_are_crashed_or_not_run_at_the_next_start(
             # "started": wait for the audit log, the record the restart trusts.
             audit = open_audit_log(f"sqlite:///{state_dir / 'audit.sqlite3'}")
             try:
-                while not all(
-                    audit.query(AuditQuery(task_id=task_id, event=AuditEvent.STARTED.value, limit=1)) for task_id in ids[:4]
-                ):
+                started = AuditEvent.STARTED.value
+                while not all(audit.query(AuditQuery(task_id=task_id, event=started, limit=1)) for task_id in ids[:4]):
                     assert time.monotonic() < deadline + 30, "the first four tasks did not start"
                     time.sleep(0.05)
             finally:

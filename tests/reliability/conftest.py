@@ -19,6 +19,7 @@ from executors import AuditLog, open_audit_log
 from gateway.demo.scenario import DemoIncident, prepared_incident
 from tests.flows.conftest import trained_model_dir  # noqa: F401  (a fixture, shared)
 from tests.gateway.conftest import _fresh_engine, gateway_factory  # noqa: F401  (fixtures, shared)
+from tests.reliability.scenarios import CHECKED, table
 from tests.reliability.servers import PrivatePostgres
 
 
@@ -86,3 +87,10 @@ def audit_of() -> Iterator[Callable[[Path], AuditLog]]:
     yield open_in
     for log in opened:
         log.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The suite's table, as ``bench/reliability.py`` prints it, for the scenarios this session ran."""
+    if CHECKED:
+        terminalreporter.section("reliability and security (bounded sizes; bench/reliability.py for the issue's)")
+        terminalreporter.write_line(table(CHECKED))

@@ -59,6 +59,40 @@ class Outcome:
         return f"{self.scenario}: {counters}\n  " + "\n  ".join(self.problems[:40])
 
 
+def table(outcomes: Sequence[Outcome]) -> str:
+    """The outcomes as the issue's table, the security totals, each row's figures and what failed."""
+    headers = ("scenario", "load", "faults", "bad inputs tried", "results lost", "result")
+    rows = [
+        (o.scenario, o.load, o.faults, str(o.bad_inputs or "-"), str(o.lost), "pass" if o.passed else "FAIL")
+        for o in outcomes
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
+    lines = [line.format(*headers), line.format(*("-" * w for w in widths))]
+    lines += [line.format(*r).rstrip() for r in rows]
+    totals = {
+        "results lost": sum(o.lost for o in outcomes),
+        "bypasses": sum(o.bypasses for o in outcomes),
+        "secrets leaked": sum(o.leaks for o in outcomes),
+        "unhandled 500s": sum(o.server_errors for o in outcomes),
+        "bad inputs tried": sum(o.bad_inputs for o in outcomes),
+    }
+    lines += ["", ", ".join(f"{value} {name}" for name, value in totals.items()), "", "Figures:"]
+    lines += [f"  {o.scenario}: {o.figures or '-'}" for o in outcomes]
+    lines += [f"\nFAILED {o.explain()}" for o in outcomes if not o.passed]
+    return "\n".join(lines)
+
+
+#: The outcomes the tests of this session checked, printed as the table when pytest ends.
+CHECKED: list[Outcome] = []
+
+
+def check(outcome: Outcome) -> None:
+    """Assert ``outcome`` passed, and keep it for the session's table."""
+    CHECKED.append(outcome)
+    assert outcome.passed, outcome.explain()
+
+
 def percentile(samples: Sequence[float], q: float) -> float:
     if not samples:
         return float("nan")

@@ -25,25 +25,25 @@ def gateway(gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch) ->
 def test_hostile_task_requests_get_specific_errors(gateway: Gateway) -> None:
     outcome = scenarios.hostile_requests(gateway.url, OPERATOR, corpus.HOSTILE_TASKS, scenario="bad input: tasks")
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_hostile_alert_payloads_get_specific_errors(gateway: Gateway) -> None:
     outcome = scenarios.hostile_requests(gateway.url, OPERATOR, corpus.hostile_alerts(), scenario="bad input: alerts")
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_hostile_websocket_messages_are_answered(gateway: Gateway) -> None:
     outcome = scenarios.hostile_websocket(gateway.url, VIEWER, corpus.HOSTILE_WS_MESSAGES)
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_binary_and_non_utf8_output_comes_back_as_json(gateway: Gateway) -> None:
     outcome = scenarios.hostile_output(gateway.url, OPERATOR, corpus.HOSTILE_OUTPUT)
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 @pytest.mark.slow
@@ -53,4 +53,4 @@ def test_100_mb_of_output_keeps_the_gateways_memory_bounded(config_dir: Path, st
     with ServedGateway(env, tmp_path / "gateway.log") as served:
         outcome = scenarios.huge_output(served.url, OPERATOR, served)
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)

@@ -80,7 +80,7 @@ def test_a_worker_killed_mid_task_leaves_it_crashed_and_nothing_running(
 
     outcome = scenarios.worker_killed(gateway.url, OPERATOR, "agent-local-001", pool_worker, remote_as=remote_as)
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 # -- databases stopped ----------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def test_a_database_stopped_mid_query_fails_the_read_cleanly_and_comes_back(
 
     outcome = scenarios.servers_stopped_mid_query(gateway.url, APPROVER, "agent-local-001", private_servers)
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_databases_stopped_mid_collection_are_recorded_and_the_cycle_reports(
@@ -118,7 +118,7 @@ def test_databases_stopped_mid_collection_are_recorded_and_the_cycle_reports(
         gateway.url, OPERATOR, demo_incident.alert, private_servers, components
     )
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 # -- the gateway restarted, the audit store gone --------------------------------------------------
@@ -148,7 +148,7 @@ def test_no_acknowledged_task_is_lost_when_the_gateway_restarts(
         for served in started:
             served.close()
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_tasks_are_refused_while_the_audit_store_is_down(
@@ -168,5 +168,5 @@ def test_tasks_are_refused_while_the_audit_store_is_down(
         finally:
             audit.close()
         gateway_factory.stop(gateway)
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
     assert chain.ok and chain.records > 0, chain

@@ -30,8 +30,9 @@ def test_1000_tasks_from_50_clients_each_end_once(
     gateway = gateway_factory(gateway_run_as="engine", queue_per_agent=200)
 
     outcome = scenarios.task_load(gateway.url, OPERATOR, AGENTS, audit_of(state_dir), tasks=1000, clients=50)
+    outcome.scenario += " (engine)"
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
     print(outcome.figures)
 
 
@@ -41,8 +42,9 @@ def test_tasks_dispatched_as_prefect_task_runs_each_end_once(
     gateway = gateway_factory(gateway_run_as="task-run")
 
     outcome = scenarios.task_load(gateway.url, OPERATOR, AGENTS, audit_of(state_dir), tasks=100, clients=10)
+    outcome.scenario += " (task-run)"
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_concurrent_cycles_each_run_once_and_report(
@@ -58,5 +60,5 @@ def test_concurrent_cycles_each_run_once_and_report(
         gateway.url, OPERATOR, demo_incident.alert, audit_of(cycle_state), cycles=CI_CYCLES, timeout=150
     )
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
     print(outcome.figures)

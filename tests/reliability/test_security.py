@@ -40,7 +40,7 @@ def test_no_bypass_attempt_runs_and_each_is_audited(
 
     outcome = scenarios.bypass_corpus(gateway.url, ROLE_TOKENS, attempts, audit_of(state_dir), tmp_path / "ran")
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_metadata_endpoints_are_reachable_only_where_allowed() -> None:
@@ -86,7 +86,7 @@ def test_planted_secrets_appear_in_no_result_store_or_log(
         stored = scenarios.leaks_in(b"".join(p.read_bytes() for p in [*files, log]).decode("utf-8", "replace"),
                                     [*secrets.values(), OPERATOR, VIEWER, APPROVER])  # fmt: skip
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
     assert stored == [], f"the task store, audit log or gateway log holds {[s[:8] for s in stored]}"
 
 
@@ -107,7 +107,7 @@ def test_a_cycles_report_artifacts_and_logs_hold_no_planted_secret(
     outcome = scenarios.cycle_secrets(gateway.url, OPERATOR, demo_incident.alert, incident_config,
                                       demo_incident.root_cause[0], secrets, reflector, cycle_state)  # fmt: skip
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 # -- tokens and roles ------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def test_every_route_admits_exactly_the_roles_it_should(gateway: Gateway) -> Non
 
     outcome = scenarios.roles_and_routes(gateway.url, ROLE_TOKENS, scenarios.served_routes(gateway.app), alert)
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
 
 
 def test_the_websocket_needs_a_token(gateway: Gateway) -> None:
@@ -143,4 +143,4 @@ def test_no_route_or_method_alters_the_audit_log(
         gateway.url, ROLE_TOKENS, scenarios.served_routes(gateway.app), audit_of(state_dir)
     )
 
-    assert outcome.passed, outcome.explain()
+    scenarios.check(outcome)
