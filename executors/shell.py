@@ -203,10 +203,10 @@ def _pump(process: subprocess.Popen[bytes], streams: dict, ctx: RunContext) -> b
                     selector.unregister(key.fileobj)
                     continue
                 streams[key.fileobj].feed(chunk, ctx)
-        while process.poll() is None:
-            if time.monotonic() >= ctx.deadline:
-                return True
-            time.sleep(0.005)
+        try:
+            process.wait(timeout=max(ctx.deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            return True
         return False
     finally:
         selector.close()
@@ -229,7 +229,9 @@ def _child_environment() -> dict[str, str]:
 def _terminate_session(leader: int, *, graceful: bool) -> None:
     """Stop every process of the task: its process group, then whatever is left in its session
     or below its leader (a child that called setsid() left both group and session)."""
-    tracked = _task_processes(leader)  # before the leader dies and its children are re-parented
+    # While the leader lives, its children name it as their parent: note them before it dies. One
+    # that has exited (the usual case) has had them re-parented already; a scan would find nothing more.
+    tracked = _task_processes(leader) if _alive({leader}) else set()
     if graceful:
         _signal_group(leader, signal.SIGTERM)
         _signal_each(tracked, signal.SIGTERM)
@@ -258,13 +260,8 @@ def _task_processes(leader: int) -> set[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) <= 3 or fields[0] == "Z":
+        fields = _stat_fields(entry)
+        if fields is None or len(fields) <= 3 or fields[0] == b"Z":
             continue
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)
@@ -284,12 +281,20 @@ def _task_processes(leader: int) -> set[int]:
 
 
 def _alive(pids: set[int]) -> bool:
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                stat = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        if stat[stat.rfind(")") + 2 :].split()[:1] != ["Z"]:
-            return True
-    return False
+    return any((fields := _stat_fields(pid)) is not None and fields[:1] != [b"Z"] for pid in pids)
+
+
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, session...);
+    ``None`` when the process is gone. Plain ``os.read``: this runs for every process, every task."""
+    try:
+        descriptor = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        stat = os.read(descriptor, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    return stat[stat.rfind(b")") + 2 :].split()
