@@ -126,9 +126,13 @@ def _apply(ctx: IncidentContext, root: Hypothesis, record: FixRecord) -> None:
         record.worked = False
         record.verification = "the fix task itself did not succeed"
         return
-    time.sleep(settings().fix_settle_seconds)  # let the system react before looking again
-    after = run_batches({ctx.environment.name: checks}, step="verify-fix", actor=ACTOR).get(ctx.environment.name, [])
-    verification = interpret_verification(root, after, ctx.target)
+    # A look right after the fix, and one after the system has had time to react: counters such
+    # as Redis's evictions are then read over that window, not over the server's lifetime.
+    environment = ctx.environment.name
+    baseline = run_batches({environment: checks}, step="fix-baseline", actor=ACTOR).get(environment, [])
+    time.sleep(settings().fix_settle_seconds)
+    after = run_batches({environment: checks}, step="verify-fix", actor=ACTOR).get(environment, [])
+    verification = interpret_verification(root, after, ctx.target, baseline=baseline)
     # The fault's verification confirming it again means the fix did not take.
     record.worked = verification.status == "refuted"
     record.verification = verification.reason

@@ -108,6 +108,8 @@ class CacheStats(BaseModel):
     maxmemory: int | None = None
     connected_clients: int | None = None
     rejected_connections: int = 0
+    #: True when the counters cover a window between two snapshots (``since``), not Redis's lifetime.
+    window: bool = False
 
     @property
     def hit_ratio(self) -> float | None:
@@ -119,6 +121,19 @@ class CacheStats(BaseModel):
         if not self.maxmemory or self.used_memory is None:
             return None
         return self.used_memory / self.maxmemory
+
+    def since(self, earlier: CacheStats) -> CacheStats:
+        """These stats over the window since ``earlier``: counters as differences, gauges as now.
+
+        Redis counts evictions, hits, misses and rejections from its start (or ``CONFIG
+        RESETSTAT``), so a snapshot alone cannot say whether keys are *still* being evicted. Counters
+        that went down mean a restart or a reset in between: then they count from that point.
+        """
+        counters = ("evicted_keys", "keyspace_hits", "keyspace_misses", "rejected_connections")
+        now, before = self.model_dump(), earlier.model_dump()
+        reset = any(now[name] < before[name] for name in counters)
+        deltas = {name: now[name] if reset else now[name] - before[name] for name in counters}
+        return self.model_copy(update={**deltas, "window": True})
 
 
 class DeployEvent(BaseModel):

@@ -45,18 +45,24 @@ class _Vote:
 
 
 def interpret_verification(
-    hypothesis: Hypothesis, task_results: Sequence[Mapping[str, Any]], target: TargetContext | None = None
+    hypothesis: Hypothesis,
+    task_results: Sequence[Mapping[str, Any]],
+    target: TargetContext | None = None,
+    baseline: Sequence[Mapping[str, Any]] = (),
 ) -> Verification:
     """The verdict of ``task_results`` (whole task result dicts) on ``hypothesis``.
 
     ``target`` names the component's Kubernetes deployment when it differs from the component
-    (its pods are ``<deployment>-...``).
+    (its pods are ``<deployment>-...``). ``baseline`` holds the same tasks' results from an
+    earlier moment (paired by ``invocation``): Redis's counters are then read over the window
+    between the two (what happened since a fix) rather than over the server's lifetime.
     """
     votes: list[_Vote] = []
     notes: list[str] = []
     deployment = target.deployment_of(hypothesis.component) if target is not None else hypothesis.component
+    earlier = {str(result["invocation"]): result for result in baseline if result.get("invocation")}
     for result in task_results:
-        vote = _read(hypothesis, result, notes, deployment)
+        vote = _read(hypothesis, result, notes, deployment, earlier.get(str(result.get("invocation"))))
         if vote is not None:
             votes.append(vote)
     total = sum(vote.weight for vote in votes)
@@ -92,7 +98,13 @@ def interpret_verification(
     )
 
 
-def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str], deployment: str) -> _Vote | None:
+def _read(
+    hypothesis: Hypothesis,
+    result: Mapping[str, Any],
+    notes: list[str],
+    deployment: str,
+    earlier: Mapping[str, Any] | None = None,
+) -> _Vote | None:
     kind = str(result.get("type") or _type_from_invocation(result)).lower()
     status = str(result.get("status") or "").lower()
     fault = hypothesis.fault
@@ -123,7 +135,7 @@ def _read(hypothesis: Hypothesis, result: Mapping[str, Any], notes: list[str], d
     if kind in ("postgres", "mysql") and isinstance(data, Mapping):
         return _read_sql(hypothesis, kind, data)
     if kind == "redis":
-        return _read_redis(hypothesis, data, output)
+        return _read_redis(hypothesis, data, earlier)
     if kind == "shell":
         return _read_shell(hypothesis, output)
     if kind == "k8s":
@@ -274,13 +286,15 @@ def _read_sql(hypothesis: Hypothesis, engine: str, data: Mapping[str, Any]) -> _
     return None
 
 
-def _read_redis(hypothesis: Hypothesis, data: Any, output: str) -> _Vote | None:
+def _read_redis(hypothesis: Hypothesis, data: Any, earlier: Mapping[str, Any] | None) -> _Vote | None:
     c = hypothesis.component
     if hypothesis.fault is FaultType.DEPENDENCY_DOWN:
         return _Vote(-STRONG, Evidence(kind="cache", source=c, summary=f"{c} answers commands", score=0.9, details={}))
     if hypothesis.fault is not FaultType.CACHE or not isinstance(data, Mapping):
         return None
     stats = cache_stats_from_info(data, c)
+    if earlier is not None and earlier.get("status") == "succeeded" and isinstance(earlier.get("data"), Mapping):
+        stats = stats.since(cache_stats_from_info(earlier["data"], c))
     details = stats.model_dump()
     hit, memory = stats.hit_ratio, stats.memory_usage
     if stats.rejected_connections > 0:
@@ -309,6 +323,29 @@ def _read_redis(hypothesis: Hypothesis, data: Any, output: str) -> _Vote | None:
                 source=c,
                 summary=f"{c} hit ratio {hit:.0%}, {stats.evicted_keys} keys evicted",
                 score=0.9,
+                details=details,
+            ),
+        )
+    if stats.window and stats.evicted_keys > 0:
+        return _Vote(
+            STRONG,
+            Evidence(
+                kind="cache",
+                source=c,
+                summary=f"{c} evicted {stats.evicted_keys} keys in the window",
+                score=0.9,
+                details=details,
+            ),
+        )
+    if stats.window and stats.evicted_keys == 0 and memory is not None and memory < 0.9:
+        # Room below maxmemory and no eviction since the earlier look: the pressure is gone.
+        return _Vote(
+            -STRONG,
+            Evidence(
+                kind="cache",
+                source=c,
+                summary=f"{c} evicted nothing in the window and is at {memory:.0%} of maxmemory",
+                score=0.8,
                 details=details,
             ),
         )

@@ -97,6 +97,35 @@ def test_cache_counters() -> None:
     assert interpret_verification(hypothesis(FaultType.CACHE, "redis"), [fine]).status == "refuted"
 
 
+def info(evicted: int, hits: int, misses: int, used: int, maxmemory: int) -> dict:
+    data = {"evicted_keys": evicted, "keyspace_hits": hits, "keyspace_misses": misses}
+    return {
+        "type": "redis",
+        "status": "succeeded",
+        "invocation": "redis: INFO @local",
+        "data": {**data, "used_memory": used, "maxmemory": maxmemory},
+    }
+
+
+def test_cache_counters_are_read_over_the_window_since_the_baseline() -> None:
+    cache = hypothesis(FaultType.CACHE, "redis")
+    storm = info(evicted=9000, hits=100, misses=2900, used=2_000_000, maxmemory=2_100_000)
+    # Maxmemory raised by the fix: the lifetime counters still say "storm", the window says it ended.
+    raised = info(evicted=9000, hits=100, misses=2900, used=2_000_000, maxmemory=3_150_000)
+    assert interpret_verification(cache, [raised]).status == "confirmed"
+    after_fix = interpret_verification(cache, [raised], baseline=[raised])
+    assert after_fix.status == "refuted" and "evicted nothing in the window" in after_fix.reason
+    # Still evicting after the fix: 400 more keys in the window, whatever memory says.
+    still = info(evicted=9400, hits=150, misses=3050, used=3_100_000, maxmemory=3_150_000)
+    assert interpret_verification(cache, [still], baseline=[raised]).status == "confirmed"
+    # Restarted (counters went down) in between: its counters count from the restart.
+    restarted = info(evicted=0, hits=90, misses=10, used=500_000, maxmemory=3_150_000)
+    assert interpret_verification(cache, [restarted], baseline=[storm]).status == "refuted"
+    # A baseline of another task (another invocation) is not paired.
+    other = {**raised, "invocation": "redis: INFO @other"}
+    assert interpret_verification(cache, [raised], baseline=[other]).status == "confirmed"
+
+
 def test_shell_and_k8s_outputs() -> None:
     ping = {
         "type": "shell",
