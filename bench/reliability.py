@@ -157,7 +157,8 @@ def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, model: Path
             def cycle_load() -> Outcome:
                 _, state = incident_set_up("cycles")
                 with bench.gateway() as (url, _):
-                    timeout = max(150.0, sizes["cycles"] * 12.0)
+                    # Cycles queue for CLOUD_AGENT_MAX_CONCURRENT_CYCLES slots; 2 cores end ~6 a minute.
+                    timeout = 150.0 + sizes["cycles"] * 15.0
                     return scenarios.cycle_load(url, OPERATOR, incident.alert, bench.audit(state),
                                                 cycles=sizes["cycles"], timeout=timeout)  # fmt: skip
 

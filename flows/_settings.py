@@ -20,6 +20,11 @@ class FlowSettings(AgentSettings):
     #: Prefect server, ``prefect deploy --all`` and a worker). ``in-process``: the gateway runs the
     #: cycle itself (one machine, no deployment).
     cycle_start: Literal["event", "in-process"] = "in-process"
+    #: Cycles started in this process that run at once; later alerts wait in line for a slot. A
+    #: storm of alerts would otherwise start every cycle together and swamp the Prefect server
+    #: (on SQLite it answers 503 until the clients give up) and the machine. With ``event``, the
+    #: ``rca-incident/alert`` deployment's ``concurrency_limit`` in prefect.yaml does the same.
+    max_concurrent_cycles: int = Field(default=4, ge=1)
     #: A fix runs without a person only when its risk is low and its confidence above this.
     auto_fix_confidence: float = Field(default=0.9, ge=0, le=1)
     #: Hypotheses at or above this confidence get their verification tasks run (the spec's 0.7);

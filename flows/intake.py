@@ -13,6 +13,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.events import emit_event
 
+from flows._runtime import settings
 from flows.alerts import ALERT_EVENT, AlertGroup, alert_event_payload, alert_event_resource
 
 ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
@@ -22,6 +23,8 @@ ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, Stat
 _starting: set[str] = set()
 _starting_lock = threading.Lock()
 _threads: list[threading.Thread] = []
+# Slots for the cycles of this process, made for the configured limit.
+_slots: tuple[int, threading.Semaphore] | None = None
 
 
 def active_runs(group_tag: str, *, exclude: Any = None) -> list[FlowRun]:
@@ -52,10 +55,12 @@ def start_in_process(group: AlertGroup) -> threading.Thread:
 
     with _starting_lock:
         _starting.add(group.group_tag)
+    slots = _cycle_slots()
 
     def run() -> None:
         try:
-            rca_incident(group)
+            with slots:  # in line until a running cycle ends (max_concurrent_cycles)
+                rca_incident(group)
         finally:
             with _starting_lock:
                 _starting.discard(group.group_tag)
@@ -66,6 +71,15 @@ def start_in_process(group: AlertGroup) -> threading.Thread:
     with _starting_lock:
         _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
     return thread
+
+
+def _cycle_slots() -> threading.Semaphore:
+    global _slots
+    limit = settings().max_concurrent_cycles
+    with _starting_lock:
+        if _slots is None or _slots[0] != limit:
+            _slots = (limit, threading.Semaphore(limit))
+        return _slots[1]
 
 
 def wait_for_cycles(timeout: float) -> bool:

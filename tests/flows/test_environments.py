@@ -20,6 +20,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled
 
 import flows._runtime
+from flows._settings import FlowSettings
 from flows.alerts import parse_alert_group
 from flows.batch import execute_batch
 from flows.dispatch import run_batches
@@ -171,6 +172,11 @@ def test_prefect_deploy_all_declares_trigger_batches_and_schedule(deployed: None
     assert expected <= set(by_name)
     assert by_name["execute-batch/prod"].work_pool_name == "rca-prod"
     assert by_name["rca-incident/alert"].work_pool_name == "rca-control"
+    # An alert storm queues its cycles, as many at once as the gateway's in-process default.
+    cycle = by_name["rca-incident/alert"]
+    assert cycle.global_concurrency_limit is not None and cycle.concurrency_options is not None
+    assert cycle.global_concurrency_limit.limit == FlowSettings().max_concurrent_cycles
+    assert cycle.concurrency_options.collision_strategy == "ENQUEUE"
     schedules = by_name["retrain-model/nightly"].schedules
     assert schedules and getattr(schedules[0].schedule, "cron", None) == "0 3 * * *"
     trigger = next(a for a in automations if a.name.startswith("alert__automation"))

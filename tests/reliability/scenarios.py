@@ -348,7 +348,8 @@ def cycle_load(url: str, token: str, alert: dict[str, Any], audit: AuditLog, *, 
         flow_run = group_runs[0]
         state = flow_run.state
         if state is None or not state.is_completed():
-            outcome.problem(f"cycle {flow_run.name} ended {state.name if state else 'without a state'}")
+            reason = f"{state.name}: {(state.message or '')[:300]}" if state else "without a state"
+            outcome.problem(f"cycle {flow_run.name} ended {reason}")
             continue
         report = cycle_report(flow_run.id)
         if report is None:
