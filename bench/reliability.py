@@ -109,10 +109,14 @@ class Bench:
         return open_audit_log(f"sqlite:///{state / 'audit.sqlite3'}")
 
 
-def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, model: Path) -> list[Outcome]:
+def run_scenarios(
+    bench: Bench, sizes: dict[str, int], api_url: str, model: Path, only: str | None = None
+) -> list[Outcome]:
     outcomes: list[Outcome] = []
 
     def row(name: str, scenario: Callable[[], Outcome]) -> None:
+        if only is not None and only not in name:
+            return
         started = time.perf_counter()
         print(f"  running {name} ...", end="", flush=True)
         try:
@@ -361,6 +365,7 @@ def print_table(outcomes: list[Outcome], mode: str, seconds: float) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="bounded sizes (CI); without it, the issue's numbers")
+    parser.add_argument("--only", metavar="TEXT", help="only the scenarios whose name contains TEXT ('load: cycles')")
     args = parser.parse_args()
     mode = "quick" if args.quick else "full"
     sizes = SIZES[mode]
@@ -380,7 +385,10 @@ def main() -> int:
         api_url = str(PREFECT_API_URL.value())
         # Prefect's and uvicorn's warnings (a killed worker, refused connections) go to a file.
         stack.enter_context(contextlib.redirect_stderr(stack.enter_context((workdir / "stderr.log").open("w"))))
-        outcomes = run_scenarios(Bench(workdir), sizes, api_url, model)
+        outcomes = run_scenarios(Bench(workdir), sizes, api_url, model, args.only)
+        if not outcomes:
+            print(f"no scenario's name contains {args.only!r}")
+            return 2
         ok = print_table(outcomes, mode, time.perf_counter() - started)
     return 0 if ok else 1
 

@@ -4,6 +4,7 @@ deployment's trigger matches) or in this process (the embedded, one-machine mode
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from typing import Any
@@ -15,6 +16,8 @@ from prefect.events import emit_event
 
 from flows._runtime import settings
 from flows.alerts import ALERT_EVENT, AlertGroup, alert_event_payload, alert_event_resource
+
+log = logging.getLogger("cloud_agent.intake")
 
 ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
@@ -61,6 +64,8 @@ def start_in_process(group: AlertGroup) -> threading.Thread:
         try:
             with slots:  # in line until a running cycle ends (max_concurrent_cycles)
                 rca_incident(group)
+        except Exception:  # a failed run says why in Prefect; one that never started only here
+            log.exception("the cycle of alert group %s failed", group.group_tag)
         finally:
             with _starting_lock:
                 _starting.discard(group.group_tag)

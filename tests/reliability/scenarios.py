@@ -263,29 +263,43 @@ def alert_variant(alert: dict[str, Any], label: str) -> dict[str, Any]:
     return {**alert, "groupKey": f"{alert['groupKey']}/{label}"}
 
 
-def cycle_runs(group_tag: str) -> list[Any]:
-    """The ``rca-incident`` flow runs of one alert group."""
+def wait_for_cycles(group_tags: Sequence[str], *, timeout: float, poll: float = 1.0) -> dict[str, list[Any]]:
+    """Each group's runs once they have all ended (or as they are when ``timeout`` runs out).
+
+    One query per poll for all the groups still pending: a query per group, every half second,
+    was itself a load on the Prefect server that the cycles measured here then waited for.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-    with get_client(sync_client=True) as client:
-        return list(client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[group_tag]))))
-
-
-def wait_for_cycles(group_tags: Sequence[str], *, timeout: float) -> dict[str, list[Any]]:
-    """Each group's runs once they have all ended (or as they are when ``timeout`` runs out)."""
-    runs: dict[str, list[Any]] = {}
+    runs: dict[str, list[Any]] = {tag: [] for tag in group_tags}
     deadline = time.monotonic() + timeout
-    pending = list(group_tags)
-    while pending and time.monotonic() < deadline:
-        still = []
-        for tag in pending:
-            runs[tag] = cycle_runs(tag)
-            if not runs[tag] or not all(run.state is not None and run.state.is_final() for run in runs[tag]):
-                still.append(tag)
-        pending = still
-        if pending:
-            time.sleep(0.5)
+    pending = set(group_tags)
+    with get_client(sync_client=True) as client:
+        while pending:
+            found: dict[str, list[Any]] = {tag: [] for tag in pending}
+            offset = 0
+            while True:
+                page = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=sorted(pending))),
+                    limit=200,
+                    offset=offset,
+                )
+                for run in page:
+                    for tag in pending.intersection(run.tags):
+                        found[tag].append(run)
+                if len(page) < 200:
+                    break
+                offset += 200
+            runs.update(found)
+            pending = {
+                tag
+                for tag, group_runs in found.items()
+                if not group_runs or not all(run.state is not None and run.state.is_final() for run in group_runs)
+            }
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
     return runs
 
 
