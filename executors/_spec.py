@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -129,6 +130,10 @@ def _json_problem(value: Any, max_depth: int) -> str | None:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 return "a string is not valid Unicode (a lone surrogate such as \\ud800)"
+        elif isinstance(item, float) and not math.isfinite(item):
+            # Python's json reads NaN and Infinity, but they are not JSON: stored or sent on, they
+            # would come back as null or not parse at all.
+            return f"{item} is not a JSON number"
         elif isinstance(item, dict):
             stack.extend((element, depth + 1) for pair in item.items() for element in pair)
         elif isinstance(item, list | tuple):

@@ -129,6 +129,12 @@ HOSTILE_TASKS: list[Hostile] = [
         422,
         "invalid_task",
     ),
+    # -- numbers JSON has not: Python's json reads them, nothing downstream could carry them ------
+    Hostile("NaN in a param", b'{"type": "shell", "command": "id", "params": {"x": NaN}}', 422, "invalid_task"),
+    Hostile(
+        "Infinity in a param", b'{"type": "shell", "command": "id", "params": {"x": [-Infinity]}}', 422, "invalid_task"
+    ),
+    Hostile("Infinity as the timeout", b'{"type": "shell", "command": "id", "timeout": Infinity}', 422, "invalid_task"),
     # -- NUL bytes --------------------------------------------------------------------------------
     Hostile("NUL in command", _task(command="echo a\x00b"), 422, "invalid_task"),
     Hostile("NUL in SQL", _json({"type": "postgres", "command": "SELECT 1\x00; DROP TABLE t"}), 422, "invalid_task"),
