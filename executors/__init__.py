@@ -8,6 +8,7 @@ Every task goes through ``Executor.execute``: validation, policy (allow/deny lis
 approvals), timeouts, result-size limits, secret masking and the append-only audit log.
 """
 
+from contract import Approval, ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus
 from executors._agent import CloudAgent
 from executors._audit import AuditEvent, AuditLog, AuditQuery, AuditRecord, ChainReport, open_audit_log
 from executors._base import Executor, OutputSink, RunContext, new_task_id
@@ -23,6 +24,8 @@ from executors._errors import (
     NotFound,
     PermissionDenied,
     QueryFailed,
+    ReadCredentialMissing,
+    SandboxUnavailable,
     TaskTimedOut,
     UnknownAgent,
     UnknownConnection,
@@ -30,10 +33,10 @@ from executors._errors import (
     UnknownExecutorType,
 )
 from executors._policy import Decision, Policy, Verdict
-from executors._redaction import redact_text, redact_value, register_secret
+from executors._redaction import redact_output_value, redact_text, redact_value, register_secret
 from executors._registry import executor_class, executor_types
+from executors._sandbox import SandboxConfig
 from executors._settings import AgentSettings
-from executors._spec import Approval, ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus
 
 __all__ = [
     "AgentSettings",
@@ -64,8 +67,11 @@ __all__ = [
     "Policy",
     "PolicyConfig",
     "QueryFailed",
+    "ReadCredentialMissing",
     "RiskClass",
     "RunContext",
+    "SandboxConfig",
+    "SandboxUnavailable",
     "TaskResult",
     "TaskSpec",
     "TaskStatus",
@@ -79,6 +85,7 @@ __all__ = [
     "executor_types",
     "new_task_id",
     "open_audit_log",
+    "redact_output_value",
     "redact_text",
     "redact_value",
     "register_secret",

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from contract import Approval, ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus
 from executors._audit import AuditEvent, AuditLog, AuditRecord, open_audit_log
 from executors._base import Executor, OutputSink, new_task_id
 from executors._config import Environment, EnvironmentCatalog
@@ -17,9 +18,12 @@ from executors._errors import AuditUnavailable, CloudAgentError, ConfigurationEr
 from executors._redaction import redact_text, redact_value
 from executors._registry import executor_class
 from executors._settings import AgentSettings
-from executors._spec import ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus
 
 _RETRY_BACKOFF_SECONDS = 0.5
+IGNORED_APPROVAL = (
+    "the approval inside the task was ignored: approvals come from who runs it (cloud-agent --approve, "
+    "an approver's token, the fix step's decision), never from task data"
+)
 
 
 def _worth_retrying(result: TaskResult, spec: TaskSpec) -> bool:
@@ -81,11 +85,28 @@ class CloudAgent:
         actor: str = "anonymous",
         task_id: str | None = None,
         on_output: OutputSink | None = None,
+        approval: Approval | None = None,
     ) -> TaskResult:
-        """Run one task; always returns a result (``failed`` with a clear error when it cannot run)."""
+        """Run one task; always returns a result (``failed`` with a clear error when it cannot run).
+
+        Args:
+            task: the task, as the spec writes it.
+            actor: who asks (recorded in the audit log).
+            task_id: the task's id, when the caller already named it.
+            on_output: receives output lines as they come.
+            approval: who allowed a ``write``/``destructive`` task, given by the component that
+                checked their identity (the CLI's OS user, an approver's token, the fix step). An
+                ``approval`` inside the task itself is ignored: task data is anybody's to write.
+        """
         task_id = task_id or new_task_id()
+        ignored = False
         try:
             spec = task if isinstance(task, TaskSpec) else TaskSpec.parse(task)
+            if spec.approval is not None:
+                ignored = approval is None
+                spec = spec.model_copy(update={"approval": None})
+            if approval is not None:
+                spec = spec.model_copy(update={"approval": approval})
             if spec.agent_id is None:
                 spec = spec.model_copy(update={"agent_id": self.catalog.default_agent})
             environment = self.environment_of(spec.agent_id)
@@ -103,6 +124,8 @@ class CloudAgent:
             )
             retry.id = task_id
             result = retry
+        if ignored:
+            result.notes.insert(0, IGNORED_APPROVAL)
         return result
 
     def _rejected(

@@ -53,9 +53,13 @@ _COLUMNS = (
     "truncated",
     "prev_hash",
     "hash",
+    "approval_verified",
 )
 
 _NUMERIC_COLUMNS = frozenset({"duration_ms", "output_bytes", "truncated"})
+#: Columns added after the first release: tables created before get them at open, and records
+#: that predate them (the column is NULL) hash as they did when they were written.
+_ADDED_COLUMNS = ("approval_verified",)
 
 
 class AuditEvent(StrEnum):
@@ -89,6 +93,8 @@ class AuditRecord(BaseModel):
     error_code: str | None = None
     message: str | None = None
     approved_by: str | None = None
+    #: ``False`` when ``approved_by`` is a name nobody checked (typed in the Prefect UI form).
+    approval_verified: bool | None = None
     duration_ms: float | None = None
     output_digest: str | None = None
     output_bytes: int | None = None
@@ -102,6 +108,9 @@ class AuditRecord(BaseModel):
 
     def compute_hash(self) -> str:
         body = self.model_dump(mode="json", exclude={"seq", "hash"})
+        for column in _ADDED_COLUMNS:
+            if body[column] is None:
+                del body[column]
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -116,6 +125,8 @@ class AuditRecord(BaseModel):
         values = dict(zip(_COLUMNS, row, strict=True))
         values["params"] = json.loads(values["params"] or "{}")
         values["truncated"] = bool(values["truncated"])
+        if values["approval_verified"] is not None:  # SQLite keeps a boolean as 0 or 1
+            values["approval_verified"] = bool(values["approval_verified"])
         return cls.model_validate({"seq": seq, **values})
 
 
@@ -170,10 +181,20 @@ class AuditLog(ABC):
         pass
 
 
+def _sqlite_type(column: str) -> str:
+    return "NUMERIC" if column in _NUMERIC_COLUMNS or column in _ADDED_COLUMNS else "TEXT"
+
+
+def _postgres_type(column: str) -> str:
+    if column == "approval_verified":
+        return "BOOLEAN"
+    return "DOUBLE PRECISION" if column in _NUMERIC_COLUMNS else "TEXT"
+
+
 _SQLITE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{c} {'NUMERIC' if c in _NUMERIC_COLUMNS else 'TEXT'}" for c in _COLUMNS)}
+    {", ".join(f"{c} {_sqlite_type(c)}" for c in _COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS audit_log_task ON audit_log(task_id);
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(recorded_at);
@@ -194,8 +215,19 @@ class SQLiteAuditLog(AuditLog):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SQLITE_SCHEMA)
+            self._add_missing_columns()
         except (sqlite3.Error, OSError) as exc:
             raise AuditUnavailable(f"cannot open the audit log at {path}: {exc}") from exc
+
+    def _add_missing_columns(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(audit_log)")}
+        for column in _ADDED_COLUMNS:
+            if column not in present:
+                try:
+                    self._db.execute(f"ALTER TABLE audit_log ADD COLUMN {column} {_sqlite_type(column)}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def append(self, record: AuditRecord) -> AuditRecord:
         placeholders = ", ".join("?" for _ in _COLUMNS)
@@ -242,8 +274,9 @@ class SQLiteAuditLog(AuditLog):
 _POSTGRES_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS cloud_agent_audit (
     seq BIGSERIAL PRIMARY KEY,
-    {", ".join(f"{c} {'DOUBLE PRECISION' if c in _NUMERIC_COLUMNS else 'TEXT'}" for c in _COLUMNS)}
+    {", ".join(f"{c} {_postgres_type(c)}" for c in _COLUMNS)}
 );
+{"".join(f"ALTER TABLE cloud_agent_audit ADD COLUMN IF NOT EXISTS {c} {_postgres_type(c)};" for c in _ADDED_COLUMNS)}
 CREATE INDEX IF NOT EXISTS cloud_agent_audit_task ON cloud_agent_audit(task_id);
 CREATE OR REPLACE FUNCTION cloud_agent_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
@@ -332,8 +365,16 @@ def _where(query: AuditQuery, marker: str) -> tuple[str, list[Any]]:
 
 def open_audit_log(url: str) -> AuditLog:
     """``sqlite:///path/to/audit.db`` or ``postgresql://user@host/db``."""
-    if url.startswith("sqlite:///"):
-        return SQLiteAuditLog(Path(url.removeprefix("sqlite:///")).expanduser())
+    path = sqlite_path(url)
+    if path is not None:
+        return SQLiteAuditLog(path)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresAuditLog(url)
     raise ConfigurationError(f"unsupported audit log URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` audit URL, ``None`` for other stores."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).expanduser()
+    return None

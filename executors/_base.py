@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from contract import ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus, describe_validation_error
 from executors._audit import AuditEvent, AuditLog, AuditRecord
 from executors._config import Connection, Environment, Limits
 from executors._errors import AuditUnavailable, CloudAgentError, ExecutorError, InvalidTask, TaskTimedOut
@@ -34,7 +35,6 @@ from executors._redaction import (
     redact_value,
     task_secrets,
 )
-from executors._spec import ErrorInfo, RiskClass, TaskResult, TaskSpec, TaskStatus, describe_validation_error
 
 log = structlog.get_logger("cloud_agent.executors")
 
@@ -61,6 +61,8 @@ class RunContext:
     limits: Limits
     on_output: OutputSink | None = None
     notes: list[str] = field(default_factory=list)
+    #: What weakened this run's safety (e.g. ``sandbox: off``): kept in the result and the audit log.
+    warnings: list[str] = field(default_factory=list)
     #: Credentials the task carries itself (see ``task_secrets``), masked in everything it returns.
     secrets: frozenset[str] = frozenset()
 
@@ -267,7 +269,9 @@ class Executor(ABC):
         result.duration_ms = round((time.perf_counter() - clock) * 1000, 3)
         result.invocation = _invocation(spec, self.environment.name)
         result.approved_by = spec.approval.approved_by if spec.approval else None
+        result.approval_verified = spec.approval.verified if spec.approval else None
         result.notes = [*ctx.notes, *result.notes]
+        result.warnings = [*ctx.warnings, *result.warnings]
         result.output_digest = _digest(result)
         return result
 
@@ -330,8 +334,9 @@ class _AuditBase:
             risk=(risk or (result.risk if result else None)),
             status=result.status.value if result else None,
             error_code=result.error.code if result and result.error else None,
-            message=result.error.message if result and result.error else None,
+            message=_audit_message(result),
             approved_by=spec.approval.approved_by if spec.approval else None,
+            approval_verified=spec.approval.verified if spec.approval else None,
             duration_ms=result.duration_ms if result else None,
             output_digest=result.output_digest if result else None,
             output_bytes=_output_bytes(result) if result else None,
@@ -343,6 +348,15 @@ class _AuditBase:
             if not tolerate_failure:
                 raise
             log.error("audit_write_failed", task_id=self.task_id, audit_event=event.value)
+
+
+def _audit_message(result: TaskResult | None) -> str | None:
+    """The error, and any warning about how the task ran (the audit log must say it too)."""
+    if result is None:
+        return None
+    parts = [result.error.message] if result.error else []
+    parts += [f"warning: {warning}" for warning in result.warnings]
+    return "; ".join(parts) or None
 
 
 def _invocation(spec: TaskSpec, environment: str) -> str:

@@ -1,12 +1,13 @@
 """The executors' error tree.
 
-    CloudAgentError
-    ├── InvalidTask                 the task JSON or its params are wrong (the caller's fault)
+    CloudAgentError                 (in ``contract``: every room raises it)
+    ├── InvalidTask                 the task JSON or its params are wrong (the caller's fault; in ``contract``)
     ├── ConfigurationError          the deployment configuration is wrong or incomplete
     │   ├── UnknownExecutorType
     │   ├── UnknownEnvironment
     │   ├── UnknownAgent
-    │   └── UnknownConnection
+    │   ├── UnknownConnection
+    │   └── ReadCredentialMissing   a read task, no read-only credential, and the environment insists
     ├── AuditUnavailable            the audit store cannot take a record: nothing runs unaudited
     └── ExecutorError               raised by an executor's ``_run``; ``Executor.execute`` turns it
         ├── BackendUnavailable      into a ``TaskResult`` (a result is never an exception)
@@ -14,6 +15,7 @@
         ├── PermissionDenied
         ├── NotFound
         ├── QueryFailed
+        ├── SandboxUnavailable      a read shell task's sandbox cannot start here (never run unconfined)
         └── TaskTimedOut
 
 Each ``ExecutorError`` carries a stable ``code`` that lands in ``TaskResult.error.code`` so callers
@@ -22,15 +24,26 @@ can branch on it without parsing messages.
 
 from __future__ import annotations
 
+from contract import CloudAgentError, InvalidTask
 
-class CloudAgentError(Exception):
-    """Base of every error this package raises on purpose."""
-
-    code = "error"
-
-
-class InvalidTask(CloudAgentError):
-    code = "invalid_task"
+__all__ = [
+    "AuditUnavailable",
+    "AuthenticationFailed",
+    "BackendUnavailable",
+    "CloudAgentError",
+    "ConfigurationError",
+    "ExecutorError",
+    "InvalidTask",
+    "NotFound",
+    "PermissionDenied",
+    "QueryFailed",
+    "SandboxUnavailable",
+    "TaskTimedOut",
+    "UnknownAgent",
+    "UnknownConnection",
+    "UnknownEnvironment",
+    "UnknownExecutorType",
+]
 
 
 class ConfigurationError(CloudAgentError):
@@ -51,6 +64,10 @@ class UnknownAgent(ConfigurationError):
 
 class UnknownConnection(ConfigurationError):
     code = "unknown_connection"
+
+
+class ReadCredentialMissing(ConfigurationError):
+    code = "read_credential_missing"
 
 
 class AuditUnavailable(CloudAgentError):
@@ -79,6 +96,12 @@ class NotFound(ExecutorError):
 
 class QueryFailed(ExecutorError):
     code = "bad_query"
+
+
+class SandboxUnavailable(ExecutorError):
+    """The sandbox a task needs cannot start here; the message says how to fix that."""
+
+    code = "sandbox_unavailable"
 
 
 class TaskTimedOut(ExecutorError):

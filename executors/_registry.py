@@ -4,6 +4,10 @@ A package adds a type with an entry point in the ``cloud_agent.executors`` group
 
     [project.entry-points."cloud_agent.executors"]
     mytype = "mypackage.executor:MyExecutor"
+
+A package cannot replace a built-in type: an installed package naming ``shell`` would otherwise run
+every shell task outside the sandbox. Built-in types are found without reading the installed
+packages' metadata, which a CLI start would pay for.
 """
 
 from __future__ import annotations
@@ -32,15 +36,13 @@ BUILT_IN = {
 @cache
 def executor_types() -> dict[str, str]:
     """``{task type: "module:Class"}`` for every type this installation can run."""
-    found = dict(BUILT_IN)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        found[entry.name] = entry.value
-    return dict(sorted(found.items()))
+    found = {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    return dict(sorted({**found, **BUILT_IN}.items()))
 
 
 def executor_class(task_type: str) -> type[Executor]:
     """The executor class for ``task_type``; an unknown type lists the known ones."""
-    target = executor_types().get(task_type)
+    target = BUILT_IN.get(task_type) or executor_types().get(task_type)
     if target is None:
         raise UnknownExecutorType(f"unknown task type {task_type!r}; known types: {', '.join(executor_types())}")
     module_name, _, class_name = target.partition(":")

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where local state lives unless ``CLOUD_AGENT_STATE_DIR`` says otherwise.
+DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "cloud-agent"
 
 
 class AgentSettings(BaseSettings):
@@ -16,7 +18,7 @@ class AgentSettings(BaseSettings):
     #: project's own ``deployments/``.
     config_dir: Path | None = None
     #: Where local state lives: the SQLite audit log, task history, models, outcomes.
-    state_dir: Path = Path.home() / ".local" / "state" / "cloud-agent"
+    state_dir: Path = DEFAULT_STATE_DIR
     #: ``sqlite:///...`` (default: ``<state_dir>/audit.sqlite3``) or ``postgresql://...``.
     audit_url: str | None = None
     #: The agent that runs tasks that name none (default: ``local`` when configured).

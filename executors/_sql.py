@@ -11,26 +11,15 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel
-
+from contract import ResultSet, SqlData
 from executors._policy.sql import split_statements
 
 __all__ = ["ResultSet", "jsonable", "result_sets_data", "split_statements"]
 
 
-class ResultSet(BaseModel):
-    """One statement's outcome: its rows (when it returns any) or the number of rows it touched."""
-
-    statement: str
-    columns: list[str] = []
-    rows: list[list[Any]] = []
-    #: Rows returned (before truncation) or rows affected.
-    row_count: int = 0
-    truncated: bool = False
-
-
 def result_sets_data(result_sets: Iterable[ResultSet]) -> dict[str, Any]:
-    return {"result_sets": [rs.model_dump() for rs in result_sets]}
+    """A SQL task's ``data``: ``contract.SqlData`` as JSON."""
+    return SqlData(result_sets=list(result_sets)).model_dump()
 
 
 def jsonable(value: Any) -> Any:

@@ -5,10 +5,15 @@
 
 ``params`` may also carry ``body`` (sent as JSON unless it is a string), ``query``, ``expect_status``
 (the statuses that count as success; default: below 400), ``follow_redirects`` (default false; each
-hop is checked against the metadata-endpoint guard) and ``connection``: a named connection gives a
-``base_url`` for relative URLs, default ``headers`` (where tokens live, from the environment) and
-``verify``. The response body is read up to the output limit and the rest counted; JSON bodies are
-returned decoded.
+hop is checked like the first request) and ``connection``: a named connection gives a ``base_url``
+for relative URLs, default ``headers`` (where tokens live, from the environment) and ``verify``.
+The response body is read up to the output limit and the rest counted; JSON bodies are returned
+decoded.
+
+Where a request goes is checked twice: the URL (scheme, host names the environment denies,
+metadata host names) before it is sent, and every address its host resolves to by the transport
+(``executors._http.PinnedTransport``), which then connects to one of those checked addresses and
+never through a proxy from the environment.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract import ErrorInfo, TaskResult, TaskSpec, TaskStatus
 from executors._base import Executor, RunContext
 from executors._errors import BackendUnavailable, InvalidTask, PermissionDenied, TaskTimedOut, UnknownConnection
+from executors._http import PinnedTransport
 from executors._policy import Assessment
 from executors._policy.http import check_url
 from executors._pool import PerConnection
 from executors._redaction import MASK
-from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
 
 _SENSITIVE_RESPONSE_HEADERS = frozenset({"set-cookie", "authorization", "proxy-authorization", "www-authenticate"})
 _STATUS_ERRORS = {401: "auth_failed", 403: "forbidden", 404: "not_found"}
@@ -122,9 +128,12 @@ class ApiExecutor(Executor):
         return result
 
     def _guard(self, url: httpx.URL) -> None:
+        """The URL's own checks; its addresses are the transport's (resolved once, there)."""
         assessment = Assessment()
         config = self.environment.policy
-        check_url(str(url), assessment, allow_hosts=config.http_allow_hosts, deny_hosts=config.http_deny_hosts)
+        check_url(
+            str(url), assessment, allow_hosts=config.http_allow_hosts, deny_hosts=config.http_deny_hosts, resolve=False
+        )
         lifted = set(config.lift)
         for denial in assessment.denials:
             if denial.rule not in lifted:
@@ -138,11 +147,18 @@ class ApiExecutor(Executor):
             except UnknownConnection:
                 if name is not None:
                     raise
+            policy = self.environment.policy
+            transport = PinnedTransport(
+                allow_hosts=policy.http_allow_hosts,
+                deny_hosts=policy.http_deny_hosts,
+                lifted=policy.lift,
+                verify=settings.get("verify", True),
+            )
             return httpx.Client(
                 base_url=settings.get("base_url", ""),
                 headers=settings.get("headers") or {},
-                verify=settings.get("verify", True),
-                trust_env=False,
+                transport=transport,
+                trust_env=False,  # no proxy from the environment: the connection goes where it was checked
             )
 
         return self._clients.get(name or "", make)

@@ -20,7 +20,10 @@ Connection settings (type ``clickhouse``):
   ``connect_timeout``; or ``dsn`` (``clickhouse://user:pass@host:port/db``).
 * ``mode: embedded``: ClickHouse in this process (chdb), for one machine and the demo; ``path``
   (a folder, for data that outlives the process; default in memory) and ``database``. chdb hosts
-  one engine per process: every embedded connection of a process must name the same ``path``.
+  one engine per process: every embedded connection of a process must name the same ``path``, and
+  a ``path`` cannot be open in two processes at once. ``init``: statements run when a connection
+  opens (an in-memory engine starts empty in every process), e.g. ``CREATE VIEW IF NOT EXISTS``
+  over sample data; they are the operator's configuration, not a task, and run unrestricted.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from clickhouse_connect.driver.summary import QuerySummary
 from pydantic import BaseModel, ConfigDict, Field
 from urllib3 import Timeout
 
+from contract import ResultSet, TaskResult, TaskSpec
 from executors._base import Executor, RunContext
 from executors._config import Connection
 from executors._errors import (
@@ -50,8 +54,7 @@ from executors._errors import (
 )
 from executors._policy.sql import READ_STATEMENTS
 from executors._pool import ConnectionPool, PerConnection
-from executors._spec import TaskResult, TaskSpec
-from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
+from executors._sql import jsonable, result_sets_data, split_statements
 
 Mode = Literal["http", "embedded"]
 #: Socket time allowed past the server-side limit, so the server's own timeout error arrives first.
@@ -143,9 +146,16 @@ def _connect(connection: Connection, mode: Mode) -> Client:
     where = _describe(connection, mode)
     try:
         if mode == "embedded":
-            return clickhouse_connect.get_client(
+            client = clickhouse_connect.get_client(
                 interface="chdb", path=settings.get("path") or None, database=settings.get("database")
             )
+            for number, statement in enumerate(_init_statements(connection), start=1):
+                try:
+                    client.command(statement)
+                except ClickHouseError as exc:
+                    client.close()
+                    raise ConfigurationError(f"{where}: init statement {number} failed: {_first_line(exc)}") from exc
+            return client
         kwargs: dict[str, Any] = {
             key: settings[key]
             for key in ("host", "username", "password", "database", "dsn", "ca_cert")
@@ -173,6 +183,15 @@ def _connect(connection: Connection, mode: Mode) -> Client:
     except (ClickHouseError, OSError) as exc:
         error = _translate(exc, None, where, connection.name)
         raise error from exc
+
+
+def _init_statements(connection: Connection) -> list[str]:
+    init = connection.get("init") or []
+    if isinstance(init, str):
+        return split_statements(init)
+    if not isinstance(init, list) or not all(isinstance(statement, str) for statement in init):
+        raise ConfigurationError(f"clickhouse connection {connection.name!r}: init is a list of SQL statements")
+    return [statement for text in init for statement in split_statements(text)]
 
 
 def _close_client(client: Client) -> None:

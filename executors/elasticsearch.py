@@ -35,6 +35,7 @@ from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, Elasticsearch, UnsupportedProductError
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract import TaskResult, TaskSpec
 from executors._base import Executor, RunContext
 from executors._config import Connection
 from executors._errors import (
@@ -49,7 +50,6 @@ from executors._errors import (
     TaskTimedOut,
 )
 from executors._pool import PerConnection
-from executors._spec import TaskResult, TaskSpec
 
 Flavor = Literal["elasticsearch", "opensearch"]
 _FLAVORS = ("elasticsearch", "opensearch")

@@ -7,12 +7,16 @@ statement timeout comes from the task's remaining time — ``max_statement_time`
 Rows are read unbuffered: ``max_rows`` kept, the rest counted.
 
 Connection settings (type ``mysql``): ``host``, ``port``, ``user``, ``password``, ``database``,
-``unix_socket``, ``connect_timeout``, ``ssl`` (a mapping of PyMySQL ssl options).
+``unix_socket``, ``connect_timeout``, ``ssl`` (a mapping of PyMySQL ssl options); and the read-only
+credential read tasks use, ``read_user`` and ``read_password``, whose grants are checked at first
+use (``executors._credentials``).
 """
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +24,10 @@ import pymysql
 import pymysql.cursors
 from pymysql.constants import ER
 
+from contract import ResultSet, TaskResult, TaskSpec
 from executors._base import Executor, RunContext
 from executors._config import Connection
+from executors._credentials import READ_KEYS, Credential, ReadCredentials
 from executors._errors import (
     AuthenticationFailed,
     BackendUnavailable,
@@ -32,15 +38,14 @@ from executors._errors import (
     TaskTimedOut,
 )
 from executors._pool import ConnectionPool, Lease, PerConnection
-from executors._spec import TaskResult, TaskSpec
-from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
+from executors._sql import jsonable, result_sets_data, split_statements
 
 _FETCH_BATCH = 1000
 _KILL_BACKSTOP_SECONDS = 1.0
 # Server error numbers that mean "the statement hit its time limit".
 _TIMEOUT_ERRORS = {1969, 3024, ER.QUERY_INTERRUPTED}
 _AUTH_ERRORS = {ER.ACCESS_DENIED_ERROR, 1698, ER.DBACCESS_DENIED_ERROR}
-_PERMISSION_ERRORS = {ER.TABLEACCESS_DENIED_ERROR, ER.COLUMNACCESS_DENIED_ERROR, 1227, 1792, 1044}
+_PERMISSION_ERRORS = {ER.TABLEACCESS_DENIED_ERROR, ER.COLUMNACCESS_DENIED_ERROR, ER.KILL_DENIED_ERROR, 1227, 1792, 1044}
 _CONNECT_ERRORS = {2003, 2005, 2006, 2013, 2055}
 
 
@@ -56,12 +61,15 @@ class MySQLExecutor(Executor):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._pools: PerConnection[ConnectionPool[_Session]] = PerConnection(ConnectionPool.close)
+        self._credentials = ReadCredentials(self.environment, self.type, read_settings)
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
         statements = split_statements(spec.command)
-        connection = ctx.connection()
-        with self._pool(connection).lease() as lease:
+        credential = self._credentials.choose(ctx.connection(), ctx.risk, ctx.notes)
+        connection = credential.connection
+        with self._pool(credential).lease() as lease:
             session = lease.connection
+            self._credentials.check_rights(credential, ctx.notes, lambda: grants_beyond_read(session.db))
             backstop = threading.Timer(
                 ctx.remaining() + _KILL_BACKSTOP_SECONDS, _kill_query, [connection, session.db.thread_id()]
             )
@@ -93,15 +101,79 @@ class MySQLExecutor(Executor):
             result_sets.append(_execute(db, statement, ctx))
         with db.cursor(pymysql.cursors.Cursor) as cursor:
             cursor.execute("ROLLBACK" if ctx.read_only else "COMMIT")
+            # A task's session outlives it in the pool: what it held (named locks from GET_LOCK,
+            # LOCK TABLES) would block others' sessions long after it ended.
+            cursor.execute("UNLOCK TABLES")
+            cursor.execute("DO RELEASE_ALL_LOCKS()")
         return result_sets
 
-    def _pool(self, connection: Connection) -> ConnectionPool[_Session]:
+    def _pool(self, credential: Credential) -> ConnectionPool[_Session]:
+        connection = credential.connection
         return self._pools.get(
-            connection.name, lambda: ConnectionPool(lambda: _connect(connection), lambda s: s.db.close())
+            credential.pool_key, lambda: ConnectionPool(lambda: _connect(connection), lambda s: s.db.close())
         )
 
     def close(self) -> None:
         self._pools.close()
+
+
+def read_settings(settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The settings of a connection's read credential (same server and database), if it has one."""
+    if not settings.get("read_user"):
+        return None
+    read = {key: value for key, value in settings.items() if key not in (*READ_KEYS["mysql"], "user", "password")}
+    read["user"] = settings["read_user"]
+    read["password"] = settings.get("read_password") or ""
+    return read
+
+
+#: What a read account may hold (MariaDB 10.5+ shows REPLICATION CLIENT as BINLOG MONITOR, and
+#: SLAVE/REPLICA MONITOR is SHOW REPLICA STATUS).
+READ_PRIVILEGES = frozenset(
+    {"SELECT", "PROCESS", "REPLICATION CLIENT", "BINLOG MONITOR", "SLAVE MONITOR", "REPLICA MONITOR", "SHOW VIEW",
+     "USAGE"}
+)  # fmt: skip
+_GRANT = re.compile(r"^GRANT (?P<privileges>.+?) ON (?P<target>\S+(?: \S+)?) TO ", re.IGNORECASE)
+_ROLE_GRANT = re.compile(r"^GRANT (?P<roles>.+?) TO ", re.IGNORECASE)
+
+
+def grants_beyond_read(db: pymysql.connections.Connection) -> list[str]:
+    """What the session's account may do beyond reading, from ``SHOW GRANTS``."""
+    with db.cursor(pymysql.cursors.Cursor) as cursor:
+        cursor.execute("SHOW GRANTS")
+        lines = [str(row[0]) for row in cursor.fetchall()]
+    found = []
+    for line in lines:
+        grant = _GRANT.match(line)
+        if grant is None:
+            role = _ROLE_GRANT.match(line)
+            if role is not None:  # a role's own privileges are not in this list: not vouched for
+                found.append(f"act with role {role['roles']} (its grants are not checked)")
+            continue
+        target = grant["target"]
+        extra = [p for p in _split_privileges(grant["privileges"]) if _privilege_name(p) not in READ_PRIVILEGES]
+        if extra:
+            found.append(f"{', '.join(extra)} on {target}")
+        if re.search(r"\bWITH\b.*\bGRANT OPTION\b", line, re.IGNORECASE):
+            found.append(f"grant its privileges on {target} to others (WITH GRANT OPTION)")
+    return found
+
+
+def _split_privileges(text: str) -> list[str]:
+    """``SELECT (a, b), PROCESS`` -> ``["SELECT (a, b)", "PROCESS"]`` (commas inside parentheses stay)."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*parts, current.strip()] if current.strip() else parts
+
+
+def _privilege_name(privilege: str) -> str:
+    return " ".join(privilege.split("(")[0].split()).upper()
 
 
 def _connect_kwargs(connection: Connection) -> dict[str, Any]:

@@ -7,7 +7,9 @@ Row-returning SELECTs stream through a server-side cursor: at most ``max_rows`` 
 and the rest are counted on the server (``MOVE FORWARD ALL``), never loaded.
 
 Connection settings (``deployments/<env>/connections.yaml``, type ``postgres``): ``dsn`` or
-``host``, ``port``, ``dbname``, ``user``, ``password``, ``sslmode``, ``connect_timeout``.
+``host``, ``port``, ``dbname``, ``user``, ``password``, ``sslmode``, ``connect_timeout``; and the
+read-only credential read tasks use, ``read_user`` and ``read_password`` (or a whole ``read_dsn``),
+whose rights are checked at first use (``executors._credentials``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from contract import ResultSet, TaskResult, TaskSpec
 from executors._base import Executor, RunContext
 from executors._config import Connection
+from executors._credentials import READ_KEYS, Credential, ReadCredentials
 from executors._errors import (
     AuthenticationFailed,
     BackendUnavailable,
@@ -33,8 +39,7 @@ from executors._errors import (
     TaskTimedOut,
 )
 from executors._pool import ConnectionPool, PerConnection
-from executors._spec import TaskResult, TaskSpec
-from executors._sql import ResultSet, jsonable, result_sets_data, split_statements
+from executors._sql import jsonable, result_sets_data, split_statements
 
 _CONNECTION_KEYS = (
     "host",
@@ -58,12 +63,14 @@ class PostgresExecutor(Executor):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._pools: PerConnection[ConnectionPool[psycopg.Connection]] = PerConnection(ConnectionPool.close)
+        self._credentials = ReadCredentials(self.environment, self.type, read_settings)
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
         statements = split_statements(spec.command)
-        connection = ctx.connection()
-        with self._pool(connection).lease() as lease:
+        credential = self._credentials.choose(ctx.connection(), ctx.risk, ctx.notes)
+        with self._pool(credential).lease() as lease:
             db = lease.connection
+            self._credentials.check_rights(credential, ctx.notes, lambda: rights_beyond_read(db))
             backstop = threading.Timer(ctx.remaining() + _CANCEL_BACKSTOP_SECONDS, _cancel_quietly, [db])
             backstop.daemon = True
             backstop.start()
@@ -95,15 +102,99 @@ class PostgresExecutor(Executor):
             else:
                 result_sets.append(_execute(db, statement, ctx))
         db.execute("ROLLBACK" if ctx.read_only else "COMMIT")
+        # A task's session outlives it in the pool: session-level state it left (advisory locks,
+        # settings, prepared statements, LISTEN) would hold others up or leak into the next task.
+        db.execute("DISCARD ALL")
         return result_sets
 
-    def _pool(self, connection: Connection) -> ConnectionPool[psycopg.Connection]:
+    def _pool(self, credential: Credential) -> ConnectionPool[psycopg.Connection]:
+        connection = credential.connection
         return self._pools.get(
-            connection.name, lambda: ConnectionPool(lambda: _connect(connection), lambda db: db.close())
+            credential.pool_key, lambda: ConnectionPool(lambda: _connect(connection), lambda db: db.close())
         )
 
     def close(self) -> None:
         self._pools.close()
+
+
+def read_settings(settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The settings of a connection's read credential (same server and database), if it has one."""
+    user, dsn = settings.get("read_user"), settings.get("read_dsn")
+    if not user and not dsn:
+        return None
+    kept = {key: value for key, value in settings.items() if key not in READ_KEYS["postgres"]}
+    if dsn:
+        # A whole DSN of its own: none of the main credential's connection keys may override it.
+        read = {key: value for key, value in kept.items() if key not in (*_CONNECTION_KEYS, "dsn", "url")}
+        read["dsn"] = dsn
+    else:
+        read = {key: value for key, value in kept.items() if key not in ("user", "password")}
+        main_dsn = read.pop("dsn", None) or read.pop("url", None)
+        if main_dsn:  # the main user and password must not come along inside it
+            parts = {k: v for k, v in conninfo_to_dict(main_dsn).items() if k not in ("user", "password")}
+            read["dsn"] = make_conninfo("", **parts)
+    if user:
+        read["user"] = user
+    if settings.get("read_password"):
+        read["password"] = settings["read_password"]
+    return read
+
+
+#: Roles whose members can leave the database or act on other sessions.
+_RISKY_ROLES = (
+    "pg_write_server_files",
+    "pg_read_server_files",
+    "pg_execute_server_program",
+    "pg_signal_backend",
+    "pg_write_all_data",
+)
+_RIGHTS_QUERY = r"""
+SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication,
+       ARRAY(SELECT b.rolname::text FROM pg_roles b
+             WHERE b.rolname = ANY(%(risky)s) AND pg_has_role(r.oid, b.oid, 'MEMBER') ORDER BY 1),
+       current_setting('default_transaction_read_only'),
+       ARRAY(SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+               AND has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+             ORDER BY 1 LIMIT 6),
+       ARRAY(SELECT n.nspname::text FROM pg_namespace n
+             WHERE n.nspname NOT LIKE 'pg\_%%' AND has_schema_privilege(r.oid, n.oid, 'CREATE') ORDER BY 1),
+       has_database_privilege(r.oid, current_database(), 'CREATE')
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def rights_beyond_read(db: psycopg.Connection) -> list[str]:
+    """What the session's role may do beyond reading: attributes, roles, table and schema rights."""
+    row = db.execute(_RIGHTS_QUERY, {"risky": list(_RISKY_ROLES)}).fetchone()
+    if row is None:
+        return ["not be found in pg_roles (current_user)"]
+    superuser, createrole, createdb, bypassrls, replication, roles, read_only, tables, schemas, create_db = row
+    found = [
+        f"{what} ({attribute})"
+        for flag, what, attribute in (
+            (superuser, "do anything", "SUPERUSER"),
+            (createrole, "create roles", "CREATEROLE"),
+            (createdb, "create databases", "CREATEDB"),
+            (bypassrls, "bypass row security", "BYPASSRLS"),
+            (replication, "start replication", "REPLICATION"),
+        )
+        if flag
+    ]
+    if roles and not superuser:
+        found.append(f"act as member of {', '.join(roles)}")
+    if read_only != "on":
+        found.append("start writable transactions (default_transaction_read_only is off)")
+    if tables and not superuser:
+        more = " and more" if len(tables) > 5 else ""
+        found.append(f"change tables ({', '.join(tables[:5])}{more}: more than SELECT)")
+    if schemas and not superuser:
+        found.append(f"create objects in schema {', '.join(schemas)}")
+    if create_db and not superuser:
+        found.append("create schemas in this database")
+    return found
 
 
 def _connect(connection: Connection) -> psycopg.Connection:
@@ -114,7 +205,9 @@ def _connect(connection: Connection) -> psycopg.Connection:
     timeout = int(settings.get("connect_timeout", 5))
     where = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 5432)}"
     try:
-        return psycopg.connect(dsn, autocommit=True, connect_timeout=timeout, **kwargs)
+        # No server-side prepared statements: tasks are one-off statements, and the DISCARD ALL
+        # that resets a session between tasks would drop the ones psycopg believes it still has.
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=timeout, prepare_threshold=None, **kwargs)
     except psycopg.OperationalError as exc:
         message = _first_line(exc)
         if (

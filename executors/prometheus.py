@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract import TaskResult, TaskSpec
 from executors._base import Executor, RunContext
 from executors._config import Connection
 from executors._errors import (
@@ -47,7 +48,6 @@ from executors._errors import (
     TaskTimedOut,
 )
 from executors._pool import PerConnection
-from executors._spec import TaskResult, TaskSpec
 
 if TYPE_CHECKING:
     import pandas as pd

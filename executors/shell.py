@@ -1,6 +1,8 @@
 """``shell``: run a command line under bash on the agent's host.
 
-The command has passed the shell policy before it gets here. It runs in its own session and process
+The command has passed the shell policy before it gets here. A ``read`` task runs in the sandbox
+and an approved ``write`` in its own PID namespace (``executors._sandbox``), so that a command the
+policy misjudged still changes nothing, and nothing a task starts outlives it. It runs in its own session and process
 group with stdin closed and an environment stripped of secret-looking variables; stdout and stderr
 are read as they come (each line goes to the output sink, e.g. the WebSocket log stream) and kept
 up to the size limit while the rest is counted. At the deadline the group gets SIGTERM, then
@@ -23,11 +25,15 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from contract import ErrorInfo, TaskResult, TaskSpec, TaskStatus
+from executors._audit import sqlite_path
 from executors._base import Executor, RunContext
 from executors._errors import BackendUnavailable
 from executors._redaction import holds_secret, is_secret_key
-from executors._spec import ErrorInfo, TaskResult, TaskSpec, TaskStatus
+from executors._sandbox import confinement
+from executors._settings import AgentSettings
 
 #: Time between SIGTERM and SIGKILL at a timeout.
 KILL_GRACE_SECONDS = 0.5
@@ -111,14 +117,23 @@ class ShellExecutor(Executor):
     type = "shell"
 
     def _run(self, spec: TaskSpec, ctx: RunContext) -> TaskResult:
+        confined = confinement(
+            self.environment.sandbox,
+            ctx.risk,
+            environment=self.environment.name,
+            inherited=_child_environment(),
+            hidden=self._agent_folders(),
+        )
+        if confined.warning:
+            ctx.warnings.append(confined.warning)
         try:
             process = subprocess.Popen(
-                _guarded(spec.command, ctx.remaining() + GUARD_SLACK_SECONDS),
+                confined.wrap(_guarded(spec.command, ctx.remaining() + GUARD_SLACK_SECONDS)),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                env=_child_environment(),
+                env=dict(confined.environment),
                 close_fds=True,
             )
         except OSError as exc:
@@ -167,6 +182,18 @@ class ShellExecutor(Executor):
             )
             result.error = ErrorInfo(code="exit_status", message=f"{reason}{': ' + last[0] if last[0] else ''}")
         return result
+
+    def _agent_folders(self) -> list[Path]:
+        """What a read task must not see of the agent itself: its configuration, its state (task
+        history with every output, models) and its audit log."""
+        settings = AgentSettings()
+        folders = [settings.state_dir]
+        if self.environment.folder is not None:
+            folders.append(self.environment.folder.parent)
+        audit_file = sqlite_path(settings.resolved_audit_url())
+        if audit_file is not None:
+            folders += [audit_file, Path(f"{audit_file}-wal"), Path(f"{audit_file}-shm")]
+        return folders
 
 
 def _guarded(command: str, seconds: float) -> list[str]:

@@ -7,7 +7,7 @@
                  + the approval rule                    (write/destructive need ``spec.approval``)
 
 Analysers per task type live beside this module (``shell``, ``sql``, ``redis``, ``http``; the
-kubectl parser the ``k8s`` analyser shares with its executor is ``executors._kubectl``); a task
+kubectl parser the ``k8s`` analyser shares with its executor is ``executors.k8s._kubectl``); a task
 type without one is treated as ``write`` so an unknown plugin never runs unapproved.
 """
 
@@ -20,15 +20,14 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from contract import RiskClass, TaskSpec
 from executors._config import PolicyConfig
 from executors._errors import InvalidTask
-from executors._kubectl import parse_kubectl
 from executors._policy._assessment import Assessment, Denial
 from executors._policy.http import check_url, method_risk
 from executors._policy.redis import analyze_redis
 from executors._policy.shell import ShellRules, analyze_shell
 from executors._policy.sql import analyze_sql
-from executors._spec import RiskClass, TaskSpec
 
 __all__ = ["Assessment", "Decision", "Denial", "Policy", "Verdict", "register_analyzer"]
 
@@ -180,6 +179,8 @@ def _analyze_api(spec: TaskSpec, policy: Policy) -> Assessment:
 
 @register_analyzer("k8s")
 def _analyze_k8s(spec: TaskSpec, policy: Policy) -> Assessment:
+    from executors.k8s._kubectl import parse_kubectl  # its tables load with the first k8s task
+
     command = parse_kubectl(_require_command(spec))
     namespace = command.namespace_for(spec.params.get("namespace"), default="")
     assessment = Assessment()

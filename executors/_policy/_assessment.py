@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from executors._spec import RiskClass
+from contract import RiskClass
 
 
 @dataclass(frozen=True)

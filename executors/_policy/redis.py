@@ -1,18 +1,23 @@
 """Risk of a Redis command line (``INFO stats``, ``GET key``, ``CONFIG GET maxmemory``).
 
-The line is split the way redis-cli splits it (quotes, escapes) and classified from a static
-command table; unknown commands are ``write``. Scripting (EVAL, FCALL), module loading, replication
-changes and the CONFIG SET of persistence paths are denied by default: they can run arbitrary code
-or write arbitrary files on the server.
+The line is split the way redis-cli splits it (quotes, escapes) and classified from allow-lists:
+a command is ``read`` only if it is a read command (or a read subcommand of a container command
+such as ``CLIENT LIST``) *and* its arguments keep it one — ``ACL LOG RESET`` clears the log,
+``GEORADIUS_RO ... STORE`` would write, ``CONFIG GET *`` returns the server's passwords. Anything
+else, a command name outside ASCII included (Python and Redis fold case differently), is ``write``.
+Scripting (EVAL, FCALL), module loading, replication changes and the CONFIG SET of persistence
+paths are denied by default: they can run arbitrary code or write arbitrary files on the server.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Callable, Sequence
 
+from contract import RiskClass
 from executors._errors import InvalidTask
 from executors._policy._assessment import Assessment
-from executors._spec import RiskClass
 
 READ_COMMANDS = frozenset(
     """
@@ -22,14 +27,13 @@ READ_COMMANDS = frozenset(
     SINTERCARD ZRANGE ZRANGEBYSCORE ZREVRANGE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZCARD
     ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT ZSCAN ZRANDMEMBER ZINTER ZUNION ZDIFF ZINTERCARD
     XRANGE XREVRANGE XLEN XREAD XPENDING SCAN KEYS RANDOMKEY GETBIT BITCOUNT BITPOS GEOPOS GEODIST
-    GEOHASH GEOSEARCH GEORADIUS_RO GEORADIUSBYMEMBER_RO PFCOUNT DUMP TOUCH LCS OBJECT_ENCODING
-    SORT_RO
+    GEOHASH GEOSEARCH GEORADIUS_RO GEORADIUSBYMEMBER_RO PFCOUNT DUMP TOUCH LCS SORT_RO
     """.split()
 )
 # Commands whose first argument is a subcommand; the pair decides the risk.
 READ_SUBCOMMANDS = {
     "CONFIG": {"GET"},
-    "CLIENT": {"LIST", "INFO", "GETNAME", "ID", "TRACKINGINFO", "GETREDIR", "NO-EVICT"},
+    "CLIENT": {"LIST", "INFO", "GETNAME", "ID", "TRACKINGINFO", "GETREDIR"},
     "SLOWLOG": {"GET", "LEN", "HELP"},
     "MEMORY": {"STATS", "USAGE", "DOCTOR", "MALLOC-STATS", "HELP"},
     "LATENCY": {"LATEST", "HISTORY", "DOCTOR", "GRAPH", "HISTOGRAM", "HELP"},
@@ -73,6 +77,40 @@ DEFAULT_DENIED: dict[tuple[str, str | None], tuple[str, str]] = {
 }
 # CONFIG SET of these parameters is how Redis is turned into a file-writing primitive.
 PERSISTENCE_PARAMETERS = frozenset({"dir", "dbfilename", "logfile", "appendfilename", "appenddirname"})
+# CONFIG GET of these returns credentials.
+SECRET_PARAMETERS = frozenset(
+    {"requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"}
+)
+_GLOB = re.compile(r"[*?\[\]\\]")
+
+
+def _count_only(args: Sequence[str]) -> str | None:
+    if len(args) > 1 or (args and not args[0].lstrip("-").isdigit()):
+        return f"takes only a count here, not {' '.join(args)!r} (ACL LOG RESET clears the log)"
+    return None
+
+
+def _no_store(args: Sequence[str]) -> str | None:
+    stores = {word.upper() for word in args} & {"STORE", "STOREDIST"}
+    return f"{'/'.join(sorted(stores))} writes the result to a key" if stores else None
+
+
+def _no_secret_parameter(args: Sequence[str]) -> str | None:
+    for name in args:
+        if _GLOB.search(name) or name.lower() in SECRET_PARAMETERS:
+            return f"CONFIG GET {name} can return the server's passwords; name the parameters you need"
+    return None
+
+
+# Arguments that turn a read command into something else; each returns why, or None.
+ARGUMENT_RULES: dict[tuple[str, str | None], Callable[[Sequence[str]], str | None]] = {
+    ("ACL", "LOG"): _count_only,
+    ("SLOWLOG", "GET"): _count_only,
+    ("CONFIG", "GET"): _no_secret_parameter,
+    ("GEORADIUS_RO", None): _no_store,
+    ("GEORADIUSBYMEMBER_RO", None): _no_store,
+    ("GEOSEARCH", None): _no_store,
+}
 
 
 def parse_redis_command(line: str) -> list[str]:
@@ -111,13 +149,22 @@ def analyze_redis(line: str, *, extra_denied: frozenset[str] = frozenset()) -> A
                 "CONFIG SET of dir/dbfilename/logfile lets Redis write arbitrary files",
             )
             return assessment
-    if command in READ_COMMANDS:
-        return assessment
-    if command in READ_SUBCOMMANDS and sub in READ_SUBCOMMANDS[command]:
+    is_container = command in READ_SUBCOMMANDS
+    # "ınfo".upper() == "INFO" in Python; Redis folds ASCII only, so the two would disagree.
+    for name in words[: 2 if is_container else 1]:
+        if not name.isascii():
+            assessment.escalate(RiskClass.WRITE, f"{name!r} is not a Redis command name the policy can read")
+            return assessment
+    if command in READ_COMMANDS or (is_container and sub in READ_SUBCOMMANDS[command]):
+        key = (command, sub if is_container else None)
+        check = ARGUMENT_RULES.get(key)
+        confusion = check(words[2:] if is_container else words[1:]) if check else None
+        if confusion:
+            assessment.escalate(RiskClass.WRITE, f"{' '.join(w for w in key if w)}: {confusion}")
         return assessment
     if command in DESTRUCTIVE_COMMANDS:
         assessment.escalate(RiskClass.DESTRUCTIVE, f"{command} deletes data")
         return assessment
-    label = f"{command} {sub}" if command in READ_SUBCOMMANDS and sub else command
+    label = f"{command} {sub}" if is_container and sub else command
     assessment.escalate(RiskClass.WRITE, f"{label} is not a read-only command")
     return assessment

@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract import RiskClass
 from executors._errors import InvalidTask
-from executors._spec import RiskClass
 
 #: Canonical resource names and the spellings kubectl accepts for them.
 RESOURCE_ALIASES: dict[str, tuple[str, ...]] = {
@@ -338,9 +338,12 @@ def _operands(operation: str, positionals: list[str]) -> dict[str, Any]:
         return {"resources": ("pods",), "name": name}
     if operation == "logs":
         kind, name = _kind_and_name(positionals, operation, default_kind="pods")
-        if kind != "pods":
-            raise InvalidTask(f"kubectl logs reads the logs of a pod (pod/NAME or NAME), not of {kind}")
-        return {"resources": ("pods",), "name": name}
+        if kind not in ("pods", "deployments"):
+            raise InvalidTask(
+                f"kubectl logs reads the logs of a pod (pod/NAME or NAME) or of one of a deployment's pods "
+                f"(deployment/NAME), not of {kind}"
+            )
+        return {"resources": (kind,), "name": name}
     if operation == "top":
         if not positionals or _CANONICAL.get(positionals[0]) != "pods":
             given = positionals[0] if positionals else "nothing"
