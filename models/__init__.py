@@ -4,77 +4,129 @@ plans and fixes, a simulator of incidents with known root causes, evaluation and
 Pure data science: no Prefect, no network, no executors. ``models.store`` is the only module that
 reads or writes files.
 
-    from models import analyze, load_telemetry, Topology, default_ranker, ModelStore
-    analysis = analyze(load_telemetry("metrics.csv"), topology=Topology.load("topology.yaml"),
-                       ranker=default_ranker(ModelStore("state/models")))
+    from models import analyze, load_telemetry, read_topology, shipped_model
+    model, _ = shipped_model()
+    analysis = analyze(load_telemetry("metrics.csv"), topology=read_topology("topology.yaml"), model=model)
     for hypothesis in analysis.hypotheses:
         print(hypothesis.component, hypothesis.fault, hypothesis.confidence)
 """
 
-from models._analysis import Analysis, CaseFeatures, analyze
-from models._baseline import BaselineEntry
-from models._catalog import FIX_PRIORS, FixHistory, fix_suggestions, success_rate, verification_tasks
-from models._detection import Detection, detect
-from models._errors import ModelsError, ModelStoreError, OutcomeStoreError, TelemetryError, TopologyError
-from models._evaluation import (
-    EvaluationReport,
-    ReliabilityBin,
-    Scores,
-    ac_at_k,
-    avg_at_k,
-    brier_score,
-    evaluate,
-    expected_calibration_error,
-    reliability_table,
-)
-from models._hypothesis import Evidence, FixSuggestion, Hypothesis, Verification
-from models._observations import (
-    CacheStats,
-    DbSnapshot,
-    DeployEvent,
-    HealthCheck,
-    Observations,
-    PodStatus,
-    TopQuery,
-    cache_stats_from_info,
-    db_snapshot_from_result,
-    health_check_from_result,
-)
-from models._ranker import HypothesisRanker
-from models._simulator import SPEC_SCENARIOS, SimulatedIncident, SimulationConfig, simulate_cases, simulate_incident
-from models._target import ServiceTarget, TargetContext
-from models._telemetry import Telemetry, split_metric_column
-from models._topology import ServiceNode, Topology
-from models._training import (
-    COLD_START_SEED,
-    RetrainReport,
-    TrainingSet,
-    cold_start_ranker,
-    default_ranker,
-    retrain,
-    simulated_training_set,
-    train_ranker,
-)
-from models._types import FaultType, MetricKind, Risk, ServiceKind
-from models._verification import interpret_verification
-from models.store import ModelMetadata, ModelStore, Outcome, OutcomeStore, load_telemetry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each public name and the sub-package that holds it. Imported on first use, so that `import models`
+# costs nothing and a caller pays only for what it uses (the CLI's analyze path never loads training).
+_PUBLIC: dict[str, str] = {
+    "ac_at_k": "models.learning",
+    "Analysis": "models.ranking",
+    "active_model": "models.store",
+    "analyze": "models.ranking",
+    "avg_at_k": "models.learning",
+    "BaselineEntry": "models.signals",
+    "brier_score": "models.learning",
+    "cache_stats_from_info": "models.domain",
+    "CacheStats": "models.domain",
+    "CaseFeatures": "models.ranking",
+    "COLD_START_CASES": "models.learning",
+    "COLD_START_SEED": "models.learning",
+    "CompiledRanker": "models.ranking",
+    "db_snapshot_from_result": "models.domain",
+    "DbSnapshot": "models.domain",
+    "DeployEvent": "models.domain",
+    "detect": "models.signals",
+    "Detection": "models.signals",
+    "DiagnosisModel": "models.ranking",
+    "evaluate": "models.learning",
+    "EvaluationReport": "models.learning",
+    "Evidence": "models.domain",
+    "expected_calibration_error": "models.learning",
+    "FaultType": "models.domain",
+    "FIX_PRIORS": "models.playbook",
+    "fix_suggestions": "models.playbook",
+    "FixHistory": "models.playbook",
+    "FixSuggestion": "models.domain",
+    "Fold": "models.learning",
+    "gate_scores": "models.learning",
+    "generate": "models.generators",
+    "GeneratorError": "models.domain",
+    "GENERATORS": "models.generators",
+    "health_check_from_result": "models.domain",
+    "HealthCheck": "models.domain",
+    "Hypothesis": "models.domain",
+    "HypothesisRanker": "models.ranking",
+    "interpret_verification": "models.playbook",
+    "leave_one_generator_out": "models.learning",
+    "load_telemetry": "models.store",
+    "MetricKind": "models.domain",
+    "ModelMetadata": "models.store",
+    "ModelsError": "models.domain",
+    "ModelStore": "models.store",
+    "ModelStoreError": "models.domain",
+    "Observations": "models.domain",
+    "Outcome": "models.store",
+    "OutcomeStore": "models.store",
+    "OutcomeStoreError": "models.domain",
+    "PodStatus": "models.domain",
+    "PyRCAConfig": "models.generators",
+    "read_topology": "models.store",
+    "reliability_table": "models.learning",
+    "ReliabilityBin": "models.learning",
+    "retrain": "models.learning",
+    "RetrainReport": "models.learning",
+    "Risk": "models.domain",
+    "ServiceKind": "models.domain",
+    "ServiceNode": "models.domain",
+    "ServiceTarget": "models.domain",
+    "shipped_model": "models.store",
+    "simulate_cases": "models.generators",
+    "simulate_incident": "models.generators",
+    "SimulatedIncident": "models.generators",
+    "SimulationConfig": "models.generators",
+    "SPEC_SCENARIOS": "models.generators",
+    "split_metric_column": "models.domain",
+    "success_rate": "models.playbook",
+    "TargetContext": "models.domain",
+    "Telemetry": "models.domain",
+    "TelemetryError": "models.domain",
+    "Topology": "models.domain",
+    "TopologyError": "models.domain",
+    "TopQuery": "models.domain",
+    "train_models": "models.learning",
+    "TrainedModels": "models.ranking",
+    "TRAINING_GENERATORS": "models.generators",
+    "training_set": "models.learning",
+    "TrainingSet": "models.learning",
+    "Verification": "models.domain",
+    "verification_tasks": "models.playbook",
+    "VIEWS": "models.learning",
+}
 
 __all__ = [
+    "COLD_START_CASES",
     "COLD_START_SEED",
     "FIX_PRIORS",
+    "GENERATORS",
     "SPEC_SCENARIOS",
+    "TRAINING_GENERATORS",
+    "VIEWS",
     "Analysis",
     "BaselineEntry",
     "CacheStats",
     "CaseFeatures",
+    "CompiledRanker",
     "DbSnapshot",
     "DeployEvent",
     "Detection",
+    "DiagnosisModel",
     "EvaluationReport",
     "Evidence",
     "FaultType",
     "FixHistory",
     "FixSuggestion",
+    "Fold",
+    "GeneratorError",
     "HealthCheck",
     "Hypothesis",
     "HypothesisRanker",
@@ -88,10 +140,10 @@ __all__ = [
     "OutcomeStore",
     "OutcomeStoreError",
     "PodStatus",
+    "PyRCAConfig",
     "ReliabilityBin",
     "RetrainReport",
     "Risk",
-    "Scores",
     "ServiceKind",
     "ServiceNode",
     "ServiceTarget",
@@ -103,30 +155,140 @@ __all__ = [
     "TopQuery",
     "Topology",
     "TopologyError",
+    "TrainedModels",
     "TrainingSet",
     "Verification",
     "ac_at_k",
+    "active_model",
     "analyze",
     "avg_at_k",
     "brier_score",
     "cache_stats_from_info",
-    "cold_start_ranker",
     "db_snapshot_from_result",
-    "default_ranker",
     "detect",
     "evaluate",
     "expected_calibration_error",
     "fix_suggestions",
+    "gate_scores",
+    "generate",
     "health_check_from_result",
     "interpret_verification",
+    "leave_one_generator_out",
     "load_telemetry",
+    "read_topology",
     "reliability_table",
     "retrain",
+    "shipped_model",
     "simulate_cases",
     "simulate_incident",
-    "simulated_training_set",
     "split_metric_column",
     "success_rate",
-    "train_ranker",
+    "train_models",
+    "training_set",
     "verification_tasks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _PUBLIC[name]
+    except KeyError:
+        raise AttributeError(f"module 'models' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from models.domain import (
+        CacheStats,
+        DbSnapshot,
+        DeployEvent,
+        Evidence,
+        FaultType,
+        FixSuggestion,
+        GeneratorError,
+        HealthCheck,
+        Hypothesis,
+        MetricKind,
+        ModelsError,
+        ModelStoreError,
+        Observations,
+        OutcomeStoreError,
+        PodStatus,
+        Risk,
+        ServiceKind,
+        ServiceNode,
+        ServiceTarget,
+        TargetContext,
+        Telemetry,
+        TelemetryError,
+        Topology,
+        TopologyError,
+        TopQuery,
+        Verification,
+        cache_stats_from_info,
+        db_snapshot_from_result,
+        health_check_from_result,
+        split_metric_column,
+    )
+    from models.generators import (
+        GENERATORS,
+        SPEC_SCENARIOS,
+        TRAINING_GENERATORS,
+        PyRCAConfig,
+        SimulatedIncident,
+        SimulationConfig,
+        generate,
+        simulate_cases,
+        simulate_incident,
+    )
+    from models.learning import (
+        COLD_START_CASES,
+        COLD_START_SEED,
+        VIEWS,
+        EvaluationReport,
+        Fold,
+        ReliabilityBin,
+        RetrainReport,
+        TrainingSet,
+        ac_at_k,
+        avg_at_k,
+        brier_score,
+        evaluate,
+        expected_calibration_error,
+        gate_scores,
+        leave_one_generator_out,
+        reliability_table,
+        retrain,
+        train_models,
+        training_set,
+    )
+    from models.playbook import (
+        FIX_PRIORS,
+        FixHistory,
+        fix_suggestions,
+        interpret_verification,
+        success_rate,
+        verification_tasks,
+    )
+    from models.ranking import (
+        Analysis,
+        CaseFeatures,
+        CompiledRanker,
+        DiagnosisModel,
+        HypothesisRanker,
+        TrainedModels,
+        analyze,
+    )
+    from models.signals import BaselineEntry, Detection, detect
+    from models.store import (
+        ModelMetadata,
+        ModelStore,
+        Outcome,
+        OutcomeStore,
+        active_model,
+        load_telemetry,
+        read_topology,
+        shipped_model,
+    )

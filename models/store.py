@@ -1,13 +1,8 @@
 """Everything in ``models`` that touches files: telemetry and topology loaders, the model store
-(skops files + metadata, versions, the promoted one) and the outcome store (SQLite).
+(versions of the fitted models, the promoted one, the shipped one) and the outcome store (SQLite).
 
-Paths are always arguments; nothing here reads environment variables.
-
-    root/
-      v0001/model.skops      the fitted HypothesisRanker
-      v0001/metadata.json    version, created_at, data_hash, metrics, parent, library versions
-      v0002/...
-      CURRENT                the promoted version's name
+Paths are always arguments; nothing here reads environment variables. scikit-learn and skops are
+imported only to save or reload estimators: loading a model for ``analyze`` needs numpy alone.
 """
 
 from __future__ import annotations
@@ -26,19 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import sklearn
-import skops
-import skops.io as sio
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models._analysis import Analysis, CaseFeatures
-from models._catalog import FixHistory
-from models._errors import ModelStoreError, OutcomeStoreError, TelemetryError, TopologyError
-from models._ranker import HypothesisRanker
-from models._telemetry import Telemetry
-from models._types import FaultType
+from models.domain._errors import ModelStoreError, OutcomeStoreError, TelemetryError, TopologyError
+from models.domain._telemetry import Telemetry
+from models.domain._topology import Topology
+from models.domain._types import FaultType
+from models.playbook._catalog import FixHistory
+from models.ranking._analysis import Analysis, CaseFeatures, DiagnosisModel
+from models.ranking._compiled import CompiledRanker
+from models.ranking._trained import TrainedModels
 
 # ---------------------------------------------------------------------------------------------
 # reading telemetry and documents
@@ -81,6 +76,11 @@ def load_telemetry(
     )
 
 
+def read_topology(path: str | Path) -> Topology:
+    """A topology from a JSON or YAML file (see ``Topology.from_dict`` for the layout)."""
+    return Topology.from_dict(read_document(path, what="topology"))
+
+
 def read_document(path: str | Path, what: str = "document") -> Any:
     """A JSON or YAML file as plain data.
 
@@ -102,10 +102,10 @@ def read_document(path: str | Path, what: str = "document") -> Any:
 # ---------------------------------------------------------------------------------------------
 # model store
 
-#: Types a saved ranker holds beyond those skops trusts by itself (scikit-learn's estimators,
+#: Types a saved estimator holds beyond those skops trusts by itself (scikit-learn's estimators,
 #: numpy arrays). Loading refuses a file holding any other type skops does not trust.
 TRUSTED_TYPES: tuple[str, ...] = (
-    "models._ranker.HypothesisRanker",
+    "models.ranking._ranker.HypothesisRanker",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
@@ -122,6 +122,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 _VERSION = re.compile(r"^v(\d{4,})$")
+#: The model shipped with the package: what ``analyze`` uses before any model of one's own exists.
+SHIPPED_MODEL = Path(__file__).resolve().parent / "shipped"
+_COMPILED = "compiled.npz"
+_METADATA = "metadata.json"
 
 
 class ModelMetadata(BaseModel):
@@ -135,14 +139,83 @@ class ModelMetadata(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     parent: str | None = None
     training: dict[str, Any] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    feature_names: list[str] = Field(default_factory=list)
+    component_features: list[str] = Field(default_factory=list)
+    fault_features: list[str] = Field(default_factory=list)
     sklearn_version: str = ""
     skops_version: str = ""
 
 
+def save_compiled(model: DiagnosisModel, folder: Path) -> None:
+    """The model's arrays in ``folder/compiled.npz`` (numpy's format: loading runs no code)."""
+    arrays = {**model.components.arrays("components"), **model.faults.arrays("faults")}  # type: ignore[attr-defined]
+    header = {"components": model.components.header(), "faults": model.faults.header()}  # type: ignore[attr-defined]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(folder / _COMPILED, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_compiled(folder: Path, version: str | None = None) -> DiagnosisModel:
+    """The model saved by ``save_compiled`` in ``folder``.
+
+    Raises:
+        ModelStoreError: no model there, or an unreadable one.
+    """
+    path = folder / _COMPILED
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        header = json.loads(bytes(arrays.pop("header")).decode())
+        return DiagnosisModel(
+            CompiledRanker.from_arrays(header["components"], arrays, "components"),
+            CompiledRanker.from_arrays(header["faults"], arrays, "faults"),
+            version,
+        )
+    except FileNotFoundError as exc:
+        raise ModelStoreError(f"no model in {str(folder)!r} (expected {_COMPILED})") from exc
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ModelStoreError(f"unreadable model in {str(folder)!r}: {exc}") from exc
+
+
+def shipped_model() -> tuple[DiagnosisModel, ModelMetadata]:
+    """The model that ships with the package (trained by ``make model`` on every generator)."""
+    metadata = _read_metadata(SHIPPED_MODEL / _METADATA)
+    return load_compiled(SHIPPED_MODEL, metadata.version), metadata
+
+
+def write_model(model: DiagnosisModel, metadata: ModelMetadata, folder: Path) -> None:
+    """A compiled model and its metadata in ``folder`` (the shipped model's layout)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_compiled(model, folder)
+        (folder / _METADATA).write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise ModelStoreError(f"cannot write the model to {str(folder)!r}: {exc}") from exc
+
+
+def active_model(store: ModelStore | None) -> tuple[DiagnosisModel, ModelMetadata]:
+    """The model to diagnose with: the store's promoted version, else the shipped one."""
+    current = store.current() if store is not None else None
+    return current if current is not None else shipped_model()
+
+
+def _read_metadata(path: Path) -> ModelMetadata:
+    try:
+        return ModelMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelStoreError(f"no model metadata at {str(path)!r}") from exc
+    except (OSError, ValidationError) as exc:
+        raise ModelStoreError(f"unreadable model metadata {str(path)!r}: {str(exc).splitlines()[0]}") from exc
+
+
 class ModelStore:
-    """Versioned rankers under ``root`` (created on first save)."""
+    """Versioned models under ``root`` (created on first save)::
+
+    root/v0001/compiled.npz       what analyze runs (numpy arrays)
+    root/v0001/components.skops   the fitted estimators (for retraining and inspection)
+    root/v0001/faults.skops
+    root/v0001/metadata.json      version, created_at, data_hash, metrics, parent, library versions
+    root/CURRENT                  the promoted version's name
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -152,24 +225,24 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         found = [
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and _VERSION.match(p.name) and (p / "model.skops").is_file()
+            p.name for p in self.root.iterdir() if p.is_dir() and _VERSION.match(p.name) and (p / _COMPILED).is_file()
         ]
         return sorted(found, key=lambda name: int(name[1:]))
 
     def save(
         self,
-        ranker: HypothesisRanker,
+        trained: TrainedModels,
         *,
         data_hash: str,
         metrics: Mapping[str, float] | None = None,
         parent: str | None = None,
         training: Mapping[str, Any] | None = None,
     ) -> str:
-        """Save a fitted ranker as the next version (not promoted) and return its name."""
-        if not hasattr(ranker, "estimators_"):
-            raise ModelStoreError("only a fitted HypothesisRanker can be saved")
+        """Save fitted models as the next version (not promoted) and return its name."""
+        import sklearn
+        import skops
+        import skops.io as sio
+
         self.root.mkdir(parents=True, exist_ok=True)
         existing = self.versions()
         number = int(existing[-1][1:]) + 1 if existing else 1
@@ -188,51 +261,65 @@ class ModelStore:
             metrics={key: float(value) for key, value in (metrics or {}).items() if math.isfinite(float(value))},
             parent=parent,
             training=dict(training or {}),
-            params={key: value for key, value in ranker.get_params().items() if _jsonable(value)},
-            feature_names=[str(name) for name in getattr(ranker, "feature_names_in_", [])],
+            component_features=list(trained.components.feature_names),
+            fault_features=list(trained.faults.feature_names),
             sklearn_version=sklearn.__version__,
             skops_version=skops.__version__,
         )
         try:
-            sio.dump(ranker, staging / "model.skops")
-            (staging / "metadata.json").write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
+            sio.dump(trained.components, staging / "components.skops")
+            sio.dump(trained.faults, staging / "faults.skops")
+            save_compiled(trained.compiled(version), staging)
+            (staging / _METADATA).write_text(metadata.model_dump_json(indent=2), encoding="utf-8")
             os.replace(staging, folder)
         except OSError as exc:
             raise ModelStoreError(f"cannot save model {version} under {str(self.root)!r}: {exc}") from exc
         return version
 
     def metadata(self, version: str) -> ModelMetadata:
-        path = self.root / version / "metadata.json"
-        try:
-            return ModelMetadata.model_validate_json(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ModelStoreError(f"no model version {version!r} in {str(self.root)!r}") from exc
-        except (OSError, ValidationError) as exc:
-            raise ModelStoreError(f"unreadable metadata for {version!r}: {str(exc).splitlines()[0]}") from exc
+        if not (self.root / version).is_dir():
+            raise ModelStoreError(f"no model version {version!r} in {str(self.root)!r}")
+        return _read_metadata(self.root / version / _METADATA)
 
-    def load(self, version: str) -> tuple[HypothesisRanker, ModelMetadata]:
-        """A saved version and its metadata.
+    def load(self, version: str) -> tuple[DiagnosisModel, ModelMetadata]:
+        """A saved version, ready for ``analyze`` (numpy only), and its metadata.
 
         Raises:
-            ModelStoreError: unknown version, or a file holding types outside ``TRUSTED_TYPES``.
+            ModelStoreError: unknown version or unreadable files.
         """
         if not _VERSION.match(version):
             raise ModelStoreError(f"not a version name: {version!r}")
         metadata = self.metadata(version)
-        path = self.root / version / "model.skops"
-        try:
-            untrusted = sio.get_untrusted_types(file=path)
-        except FileNotFoundError as exc:
-            raise ModelStoreError(f"no model file for {version!r}") from exc
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise ModelStoreError(f"unreadable model file for {version!r}: {exc}") from exc
-        unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
-        if unexpected:
-            raise ModelStoreError(f"model {version!r} holds types that are not trusted: {unexpected}")
-        ranker = sio.load(path, trusted=list(TRUSTED_TYPES))
-        if not isinstance(ranker, HypothesisRanker):
-            raise ModelStoreError(f"model {version!r} is a {type(ranker).__name__}, not a HypothesisRanker")
-        return ranker, metadata
+        return load_compiled(self.root / version, version), metadata
+
+    def load_estimators(self, version: str) -> TrainedModels:
+        """The fitted scikit-learn estimators of a version.
+
+        Raises:
+            ModelStoreError: unknown version, or a file holding types outside ``TRUSTED_TYPES``.
+        """
+        import skops.io as sio
+
+        from models.ranking._ranker import HypothesisRanker
+
+        self.metadata(version)
+        loaded = []
+        for name in ("components", "faults"):
+            path = self.root / version / f"{name}.skops"
+            try:
+                untrusted = sio.get_untrusted_types(file=path)
+            except FileNotFoundError as exc:
+                raise ModelStoreError(f"no {name} model file for {version!r}") from exc
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                raise ModelStoreError(f"unreadable {name} model file for {version!r}: {exc}") from exc
+            unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+            if unexpected:
+                raise ModelStoreError(f"model {version!r} holds types that are not trusted: {unexpected}")
+            ranker = sio.load(path, trusted=list(TRUSTED_TYPES))
+            if not isinstance(ranker, HypothesisRanker):
+                raise ModelStoreError(f"model {version!r} is a {type(ranker).__name__}, not a HypothesisRanker")
+            loaded.append(ranker)
+        return TrainedModels(*loaded)
 
     def current_version(self) -> str | None:
         path = self.root / "CURRENT"
@@ -241,7 +328,7 @@ class ModelStore:
         version = path.read_text(encoding="utf-8").strip()
         return version or None
 
-    def current(self) -> tuple[HypothesisRanker, ModelMetadata] | None:
+    def current(self) -> tuple[DiagnosisModel, ModelMetadata] | None:
         """The promoted version, or ``None`` when nothing was promoted yet."""
         version = self.current_version()
         return None if version is None else self.load(version)
@@ -401,7 +488,7 @@ class OutcomeStore:
             environment=row["environment"],
             recorded_at=row["recorded_at"],
             hypotheses=[tuple(item) for item in json.loads(row["hypotheses"])] if row["hypotheses"] else [],
-            candidates=CaseFeatures.model_validate_json(row["candidates"]) if row["candidates"] else None,
+            candidates=_case_features(row["candidates"]),
             verification=row["verification"],
             root_cause=root,
             fix_action=row["fix_action"],
@@ -434,3 +521,14 @@ class OutcomeStore:
         """Successes and failures per (fault, fix action), for fix confidences."""
         rows = self._rows("WHERE fix_action IS NOT NULL AND fix_fault IS NOT NULL AND fix_worked IS NOT NULL")
         return FixHistory.from_outcomes((row["fix_fault"], row["fix_action"], bool(row["fix_worked"])) for row in rows)
+
+
+def _case_features(text: str | None) -> CaseFeatures | None:
+    """Stored candidate rows, or ``None`` when absent or written by a model of another shape (an
+    outcome recorded before the two-model ranking keeps its verdict, not its rows)."""
+    if not text:
+        return None
+    try:
+        return CaseFeatures.model_validate_json(text)
+    except ValidationError:
+        return None

@@ -1,0 +1,168 @@
+"""The small vocabularies everything else speaks: fault types, risks, service and metric kinds."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from contract import Risk
+
+__all__ = [
+    "FAULTS_BY_KIND",
+    "INJECTED_FAULTS",
+    "PLAIN_FAULTS",
+    "FaultType",
+    "MetricKind",
+    "Risk",
+    "ServiceKind",
+    "guess_service_kind",
+    "metric_kind",
+]
+
+
+class FaultType(StrEnum):
+    """What broke in a component."""
+
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+    LATENCY = "latency"
+    NETWORK_ERRORS = "network_errors"
+    DB_SLOW_QUERY = "db_slow_query"
+    DB_POOL_EXHAUSTED = "db_pool_exhausted"
+    DEPENDENCY_DOWN = "dependency_down"
+    CACHE = "cache"
+    BAD_DEPLOY = "bad_deploy"
+    #: Error rates rose and nothing more specific is known (a metric-level claim).
+    ERRORS = "errors"
+    #: A metric of no known kind moved (``node-07_value``): the claim is the metric itself.
+    ANOMALY = "anomaly"
+
+    @property
+    def is_plain(self) -> bool:
+        """Claimed from a metric of its own name alone (``svc: cpu``), not from a mechanism."""
+        return self in PLAIN_FAULTS
+
+
+class ServiceKind(StrEnum):
+    SERVICE = "service"
+    DATABASE = "database"
+    CACHE = "cache"
+
+
+class MetricKind(StrEnum):
+    """What a metric column measures, read from its name (``cartservice_cpu`` → ``cpu``)."""
+
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    TRAFFIC = "traffic"
+    NETWORK = "network"
+    CONNECTIONS = "connections"
+    SLOW_QUERIES = "slow_queries"
+    CACHE_HITS = "cache_hits"
+    EVICTIONS = "evictions"
+    OTHER = "other"
+
+
+#: Faults a generator injects: each a mechanism of failure with consequences of its own.
+INJECTED_FAULTS: tuple[FaultType, ...] = (
+    FaultType.CPU,
+    FaultType.MEMORY,
+    FaultType.DISK,
+    FaultType.LATENCY,
+    FaultType.NETWORK_ERRORS,
+    FaultType.DB_SLOW_QUERY,
+    FaultType.DB_POOL_EXHAUSTED,
+    FaultType.DEPENDENCY_DOWN,
+    FaultType.CACHE,
+    FaultType.BAD_DEPLOY,
+)
+#: Faults named after the metrics that show them, claimable from those metrics alone.
+PLAIN_FAULTS: frozenset[FaultType] = frozenset(
+    {FaultType.CPU, FaultType.MEMORY, FaultType.DISK, FaultType.LATENCY, FaultType.ERRORS, FaultType.ANOMALY}
+)
+
+#: Which faults a component of each kind can have. A database or a cache is not deployed by us
+#: (no ``bad_deploy``); only databases have slow queries and pools, only caches have cache faults.
+FAULTS_BY_KIND: dict[ServiceKind, tuple[FaultType, ...]] = {
+    ServiceKind.SERVICE: (
+        FaultType.CPU,
+        FaultType.MEMORY,
+        FaultType.DISK,
+        FaultType.LATENCY,
+        FaultType.NETWORK_ERRORS,
+        FaultType.DEPENDENCY_DOWN,
+        FaultType.BAD_DEPLOY,
+        FaultType.ERRORS,
+        FaultType.ANOMALY,
+    ),
+    ServiceKind.DATABASE: (
+        FaultType.CPU,
+        FaultType.MEMORY,
+        FaultType.DISK,
+        FaultType.LATENCY,
+        FaultType.NETWORK_ERRORS,
+        FaultType.DB_SLOW_QUERY,
+        FaultType.DB_POOL_EXHAUSTED,
+        FaultType.DEPENDENCY_DOWN,
+        FaultType.ERRORS,
+        FaultType.ANOMALY,
+    ),
+    ServiceKind.CACHE: (
+        FaultType.CPU,
+        FaultType.MEMORY,
+        FaultType.LATENCY,
+        FaultType.NETWORK_ERRORS,
+        FaultType.CACHE,
+        FaultType.DEPENDENCY_DOWN,
+        FaultType.ERRORS,
+        FaultType.ANOMALY,
+    ),
+}
+
+# Checked in order: the specific names first (``hit-rate`` is not traffic, ``db_connections`` is
+# not a database-wide metric).
+_METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
+    (MetricKind.EVICTIONS, re.compile(r"evict")),
+    (MetricKind.CACHE_HITS, re.compile(r"hit|miss")),
+    (MetricKind.SLOW_QUERIES, re.compile(r"slow|query.?time|long.?running")),
+    (MetricKind.CONNECTIONS, re.compile(r"conn|threads.?connected|pool")),
+    (MetricKind.ERRORS, re.compile(r"err|5xx|fail|exception")),
+    (MetricKind.LATENCY, re.compile(r"lat|duration|response.?time|^p\d\d|\bp\d\d|rt$")),
+    (MetricKind.CPU, re.compile(r"cpu|load")),
+    (MetricKind.MEMORY, re.compile(r"mem|rss|heap|oom")),
+    (MetricKind.DISK, re.compile(r"disk|^fs|_fs|iops|inode|^io$|^io[-_]|write.?bytes|read.?bytes")),
+    (MetricKind.NETWORK, re.compile(r"net|packet|retrans|drop|^rx|^tx|tcp|socket")),
+    (MetricKind.TRAFFIC, re.compile(r"rps|qps|tps|req|throughput|workload|count|calls")),
+)
+
+
+def metric_kind(metric: str) -> MetricKind:
+    """The kind of a metric from its name (the part after the service), ``other`` if unknown."""
+    name = metric.lower()
+    for kind, pattern in _METRIC_RULES:
+        if pattern.search(name):
+            return kind
+    return MetricKind.OTHER
+
+
+# Word-ish boundaries: "feedback" contains "db" but is not a database.
+_DATABASE_NAME = re.compile(r"(^|[-_.])(db|database|sql)($|[-_.\d])|postgres|mysql|maria|mongo")
+_CACHE_NAME = re.compile(r"cache|redis|memcache|valkey")
+
+
+def guess_service_kind(name: str, metric_kinds: set[MetricKind]) -> ServiceKind:
+    """A component's kind when no topology says it: from its metrics first, then its name."""
+    if MetricKind.CACHE_HITS in metric_kinds or MetricKind.EVICTIONS in metric_kinds:
+        return ServiceKind.CACHE
+    if MetricKind.SLOW_QUERIES in metric_kinds:
+        return ServiceKind.DATABASE
+    lowered = name.lower()
+    if _CACHE_NAME.search(lowered):
+        return ServiceKind.CACHE
+    if _DATABASE_NAME.search(lowered):
+        return ServiceKind.DATABASE
+    return ServiceKind.SERVICE

@@ -1,0 +1,84 @@
+"""Fitting the two models ``analyze`` needs, from labelled rows (``models.learning._datasets``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.learning._datasets import TrainingSet
+from models.ranking._ranker import HypothesisRanker
+from models.ranking._trained import TrainedModels
+from models.signals._claims import FAULT_FEATURES
+from models.signals._features import COMPONENT_FEATURES, STATISTICS
+
+__all__ = [
+    "COLD_START_CASES",
+    "COLD_START_SEED",
+    "TrainedModels",
+    "train_component_model",
+    "train_fault_model",
+    "train_models",
+]
+
+#: The cold-start model's training: incidents per generator, and their seed.
+COLD_START_CASES = 240
+COLD_START_SEED = 20_261_125
+#: Processes that draw the cold-start incidents (the result does not depend on it).
+COLD_START_JOBS = 2
+COMPONENT_PARAMS: dict[str, Any] = {
+    "max_iter": 150,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "negative_rate": 0.5,
+}
+#: Evidence whose direction holds in every system: a larger anomaly, a better rank among the
+#: incident's components, metrics that stopped. The component model may only agree with it, so it
+#: cannot learn the opposite from one generator's accidents.
+MONOTONIC: dict[str, int] = {
+    **{
+        f"{name}_{form}": sign
+        for name in STATISTICS
+        for form, sign in (("score", 1), ("rel", 1), ("rank", -1), ("top", 1))
+    },
+    "svc_peak": 1,
+    "svc_rel": 1,
+    "svc_rank": -1,
+    "svc_persistence": 1,
+    "svc_anomalous_share": 1,
+    "svc_missing": 1,
+}
+FAULT_PARAMS: dict[str, Any] = {"max_iter": 120, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 20}
+
+
+def train_models(training: TrainingSet, *, random_state: int = 0, domains: bool = True) -> TrainedModels:
+    """Both models, fitted on ``training`` (incidents as groups, so folds never split one; with
+    ``domains``, calibrated on generators the trees of each fold never saw)."""
+    return TrainedModels(
+        train_component_model(training, random_state=random_state, domains=domains),
+        train_fault_model(training, random_state=random_state, domains=domains),
+    )
+
+
+def train_component_model(training: TrainingSet, *, random_state: int = 0, domains: bool = True) -> HypothesisRanker:
+    """The model that ranks components, fitted on ``training``'s component rows."""
+    components = training.components
+    return HypothesisRanker(random_state=random_state, monotonic=MONOTONIC, **COMPONENT_PARAMS).fit(
+        components[list(COMPONENT_FEATURES)].astype(float), components["label"].to_numpy(dtype=int),
+        groups=components["incident"].to_numpy(), domains=components["generator"].to_numpy() if domains else None,
+    )  # fmt: skip
+
+
+def train_fault_model(training: TrainingSet, *, random_state: int = 0, domains: bool = True) -> HypothesisRanker:
+    """The model that types a component's fault, fitted on ``training``'s typed incidents.
+
+    Raises:
+        ValueError: when no incident of ``training`` has a fault type to learn.
+    """
+    faults = training.faults
+    if len(faults) == 0 or faults["label"].nunique() < 2:
+        raise ValueError("the training set holds no typed incident: the fault model has nothing to learn from")
+    return HypothesisRanker(random_state=random_state, **FAULT_PARAMS).fit(
+        faults[list(FAULT_FEATURES)].astype(float), faults["label"].to_numpy(dtype=int),
+        groups=faults["incident"].to_numpy(), domains=faults["generator"].to_numpy() if domains else None,
+    )  # fmt: skip

@@ -1,0 +1,248 @@
+"""Which fault types the evidence supports for a component, and what is missing for the others.
+
+A fault type is claimed only from signals that measure it. ``cpu`` needs a CPU metric of the
+component that moved (or CPU words in its own logs); ``db_pool_exhausted`` needs a connection
+count that moved, a database snapshot near its limit or pool errors in logs; ``bad_deploy`` needs
+a deploy of the component just before the change. A component whose only moved metrics are of no
+known kind can be claimed as ``anomaly`` of that metric, and nothing more: the data cannot tell
+a slow query from a full pool when neither a connection count nor a query time is there.
+
+The fault table gives the fault typer one row per (component, fault) it may choose between.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind
+from models.signals._features import FAULTS, CaseSignals, slog
+from models.signals._frame import ONSET_THRESHOLD
+
+#: What would support each fault type, in the words the report uses when it is missing.
+EVIDENCE_NEEDED: dict[FaultType, str] = {
+    FaultType.CPU: "a CPU metric that moved, or CPU saturation in its logs",
+    FaultType.MEMORY: "a memory metric that moved, an OOM-killed pod, or memory errors in its logs",
+    FaultType.DISK: "a disk metric that moved, or disk errors in its logs",
+    FaultType.LATENCY: "a latency metric that moved, or slower spans in its traces",
+    FaultType.ERRORS: "an error-rate metric that moved, or spans failing in it",
+    FaultType.NETWORK_ERRORS: "a network metric (retransmits, drops, resets) that moved, or network errors in logs",
+    FaultType.DB_SLOW_QUERY: "a slow-query or query-time metric, long-running statements in a database snapshot, "
+    "or slow-query log lines",
+    FaultType.DB_POOL_EXHAUSTED: "a connection count that moved, a database snapshot near max_connections, "
+    "or pool errors in logs",
+    FaultType.DEPENDENCY_DOWN: "its metrics or spans stopping, its traffic collapsing, a failed health check, "
+    "or callers' logs saying it refuses connections",
+    FaultType.CACHE: "a hit-ratio or eviction metric that moved, cache stats, or cache errors in logs",
+    FaultType.BAD_DEPLOY: "a deploy of it shortly before the change",
+    FaultType.ANOMALY: "a metric of it that moved",
+}
+
+#: The metric kinds whose movement supports each fault type by itself.
+_KINDS: dict[FaultType, tuple[MetricKind, ...]] = {
+    FaultType.CPU: (MetricKind.CPU,),
+    FaultType.MEMORY: (MetricKind.MEMORY,),
+    FaultType.DISK: (MetricKind.DISK,),
+    FaultType.LATENCY: (MetricKind.LATENCY,),
+    FaultType.ERRORS: (MetricKind.ERRORS,),
+    FaultType.NETWORK_ERRORS: (MetricKind.NETWORK,),
+    FaultType.DB_SLOW_QUERY: (MetricKind.SLOW_QUERIES,),
+    FaultType.DB_POOL_EXHAUSTED: (MetricKind.CONNECTIONS,),
+    FaultType.CACHE: (MetricKind.CACHE_HITS, MetricKind.EVICTIONS),
+}
+#: Faults whose own log words are specific enough to support them (latency's "timeout" is not).
+_LOGGED = frozenset(
+    {
+        FaultType.CPU,
+        FaultType.MEMORY,
+        FaultType.DISK,
+        FaultType.NETWORK_ERRORS,
+        FaultType.DB_SLOW_QUERY,
+        FaultType.DB_POOL_EXHAUSTED,
+        FaultType.CACHE,
+    }
+)
+#: A database snapshot this full supports an exhausted pool.
+POOL_USAGE = 0.8
+#: A cache hit ratio below this supports a cache fault.
+POOR_HIT_RATIO = 0.8
+
+FAULT_FEATURES: tuple[str, ...] = (
+    *(f"fault_{fault.value}" for fault in FAULTS),
+    "supported",
+    "support_sources",
+    "moved_z",
+    "moved_z_gap",
+    "moved_share",
+    "strongest_kind",
+    "fault_observed",
+    "fault_log_own",
+    "fault_log_mention",
+    "kind_service",
+    "kind_database",
+    "kind_cache",
+)
+
+
+def moved_kinds(signals: CaseSignals, position: int) -> dict[MetricKind, float]:
+    """The metric kinds of a component that moved at the change, with their largest |z|."""
+    found = signals.deviations
+    columns = np.flatnonzero(signals.column_service == position)
+    moved: dict[MetricKind, float] = {}
+    for j in columns:
+        z = abs(float(found.peak[j]))
+        # A metric that went silent at the change did not move: its last samples before the
+        # silence say little of what broke, and the silence itself is the evidence (svc_missing).
+        if z > ONSET_THRESHOLD and found.persistence[j] > 0.05 and found.missing[j] <= 0.5:
+            kind = MetricKind(signals.frame.kinds[j])
+            moved[kind] = max(moved.get(kind, 0.0), z)
+    return moved
+
+
+def support(signals: CaseSignals, position: int) -> dict[FaultType, list[str]]:
+    """For every fault the component's kind allows, the evidence that supports it (empty: none)."""
+    name = signals.services[position]
+    table = signals.table
+    moved = moved_kinds(signals, position)
+    found: dict[FaultType, list[str]] = {fault: [] for fault in FAULTS_BY_KIND[signals.kinds[name]]}
+
+    def value(feature: str) -> float:
+        return float(np.nan_to_num(table[feature][position]))
+
+    for fault, kinds in _KINDS.items():
+        if fault in found:
+            found[fault] += [f"{kind.value} metric" for kind in kinds if kind in moved]
+    if signals.log_own is not None:
+        for f, fault in enumerate(FAULTS):
+            if fault in found and fault in _LOGGED and signals.log_own[position, f] > 0:
+                found[fault].append("its logs")
+    down = FaultType.DEPENDENCY_DOWN
+    mentions = signals.log_mention
+    if mentions is not None and down in found and mentions[position, FAULTS.index(down)] > 0:
+        found[down].append("callers' logs")
+    checks: list[tuple[FaultType, bool, str]] = [
+        (FaultType.MEMORY, value("pod_oom") > 0, "an OOM-killed pod"),
+        (FaultType.LATENCY, value("trace_self_delta") > np.log(2.0), "slower spans"),
+        (FaultType.ERRORS, value("trace_error_origin") > 0.05, "failing spans"),
+        (FaultType.DB_SLOW_QUERY, value("db_long_running") > 0, "long-running statements"),
+        (FaultType.DB_POOL_EXHAUSTED, value("db_usage") >= POOL_USAGE, "a database near max_connections"),
+        (FaultType.DEPENDENCY_DOWN, value("svc_missing") > 0.5, "its metrics stopped"),
+        (FaultType.DEPENDENCY_DOWN, value("trace_vanished") > 0, "its spans stopped"),
+        (FaultType.DEPENDENCY_DOWN, value("health_unreachable") > 0, "a failed health check"),
+        (FaultType.DEPENDENCY_DOWN, value("pod_not_ready") + value("pod_crashloop") > 0, "pods not ready"),
+        (FaultType.DEPENDENCY_DOWN, value("z_traffic") < -np.log1p(ONSET_THRESHOLD), "its traffic collapsed"),
+        (
+            FaultType.CACHE,
+            0 < np.nan_to_num(table["cache_hit_ratio"][position], nan=1.0) < POOR_HIT_RATIO
+            or value("cache_evicted") > 0,
+            "cache stats",
+        ),
+        (FaultType.BAD_DEPLOY, value("deploy_recent") > 0, "a deploy just before the change"),
+    ]
+    for fault, holds, source in checks:
+        if holds and fault in found:
+            found[fault].append(source)
+    if FaultType.ANOMALY in found:
+        found[FaultType.ANOMALY] = (
+            [] if any(found[f] for f in found if f is not FaultType.ANOMALY) or not moved else ["a metric that moved"]
+        )
+    return found
+
+
+def missing_evidence(signals: CaseSignals, position: int, chosen: FaultType) -> list[str]:
+    """For the faults a component of its kind may have that nothing here supports, what would."""
+    backed = support(signals, position)
+    return [
+        f"{fault.value}: {EVIDENCE_NEEDED[fault]}"
+        for fault, sources in backed.items()
+        if not sources and fault is not chosen and fault is not FaultType.ANOMALY and not fault.is_plain
+    ]
+
+
+def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
+    """One row per (component, fault) of ``services`` that the fault typer chooses between:
+    ``service``, ``fault``, ``supported`` and ``FAULT_FEATURES``."""
+    table = signals.table
+    n = len(signals.services)
+    signature_z = _signature_strength(signals)
+    observed = observation_signature(table, n)
+    log_own = signals.log_own if signals.log_own is not None else np.full((n, len(FAULTS)), np.nan)
+    log_mention = signals.log_mention if signals.log_mention is not None else np.full((n, len(FAULTS)), np.nan)
+    rows = []
+    for name in services:
+        i = signals.position(name)
+        backed = support(signals, i)
+        moved = moved_kinds(signals, i)
+        strongest = max(moved, key=moved.__getitem__) if moved else None
+        total = sum(moved.values()) or 1.0
+        # The fault typer scores rows one at a time: how far each row's own signature stays
+        # below the component's strongest supported one is what lets it weigh them against
+        # each other (a 20-sigma connection count beside a lone vanished span).
+        strongest_supported = max(
+            (
+                float(slog(signature_z[i, FAULTS.index(other)]))
+                for other, backing in backed.items()
+                if backing and np.isfinite(signature_z[i, FAULTS.index(other)])
+            ),
+            default=0.0,
+        )
+        for fault, sources in backed.items():
+            f = FAULTS.index(fault)
+            kinds = _KINDS.get(fault, ())
+            row: dict[str, object] = {"service": name, "fault": fault.value}
+            row.update({f"fault_{other.value}": float(other is fault) for other in FAULTS})
+            row["supported"] = float(bool(sources))
+            row["support_sources"] = float(len(sources))
+            row["moved_z"] = float(slog(signature_z[i, f]))
+            own = row["moved_z"] if np.isfinite(row["moved_z"]) and sources else 0.0
+            row["moved_z_gap"] = own - strongest_supported
+            row["moved_share"] = sum(moved.get(kind, 0.0) for kind in kinds) / total
+            row["strongest_kind"] = float(strongest is not None and strongest in kinds)
+            row["fault_observed"] = float(observed[i, f])
+            row["fault_log_own"] = float(log_own[i, f])
+            row["fault_log_mention"] = float(log_mention[i, f])
+            for kind in ("service", "database", "cache"):
+                row[f"kind_{kind}"] = float(table[f"kind_{kind}"][i])
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["service", "fault", *FAULT_FEATURES])
+
+
+def _signature_strength(signals: CaseSignals) -> np.ndarray:
+    """Per (component, fault): the largest |z| among the metric kinds that measure the fault."""
+    table = signals.table
+    n = len(signals.services)
+    strength = np.full((n, len(FAULTS)), np.nan)
+    for f, fault in enumerate(FAULTS):
+        kinds = _KINDS.get(fault, ())
+        if fault is FaultType.ANOMALY:
+            strength[:, f] = np.abs(table["svc_peak"])
+        elif kinds:
+            stacked = np.vstack([np.abs(table[f"z_{kind.value}"]) for kind in kinds])
+            best = np.nan_to_num(stacked, nan=-1.0).max(axis=0)
+            strength[:, f] = np.where(best < 0, np.nan, best)
+    return strength
+
+
+def observation_signature(table: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Per (component, fault): what the executors' observations say about it (NaN: nothing)."""
+    nothing = np.full(n, np.nan)
+    with np.errstate(all="ignore"):
+        per_fault = {
+            FaultType.CPU: nothing,
+            FaultType.MEMORY: table["pod_oom"],
+            FaultType.DISK: nothing,
+            FaultType.LATENCY: table["health_latency"],
+            FaultType.NETWORK_ERRORS: nothing,
+            FaultType.DB_SLOW_QUERY: table["db_long_running"]
+            * np.minimum(table["db_longest"], np.log1p(600))
+            / np.log1p(600),
+            FaultType.DB_POOL_EXHAUSTED: table["db_usage"],
+            FaultType.DEPENDENCY_DOWN: np.fmax(
+                np.fmax(table["health_unreachable"], table["pod_not_ready"]), table["pod_crashloop"]
+            ),
+            FaultType.CACHE: np.fmax(1.0 - table["cache_hit_ratio"], table["cache_memory"] - 0.5),
+            FaultType.BAD_DEPLOY: table["deploy_recent"],
+            FaultType.ERRORS: table["trace_error_origin"],
+            FaultType.ANOMALY: nothing,
+        }
+    return np.column_stack([per_fault[fault] for fault in FAULTS])

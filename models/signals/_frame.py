@@ -1,0 +1,189 @@
+"""Metric deviations: the numbers detection, the baseline and the ranker's features all read.
+
+A metric's deviation is robust: median and inter-quartile range of the normal period, so a few
+spikes before the incident do not make an incident look normal. Values are smoothed with a
+short rolling mean before peaks and onsets are read, so that one scrape spike is not an anomaly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.domain._telemetry import Telemetry, column_splitter
+from models.domain._types import MetricKind, metric_kind
+
+#: A smoothed robust z above this is anomalous.
+ONSET_THRESHOLD = 4.0
+#: Samples in the rolling mean that separates a shift from a spike.
+SMOOTHING = 5
+#: How far before the change point an onset may be found (seconds).
+ONSET_LOOKBACK = 60.0
+#: Samples skipped just before the change point when fitting the normal period.
+GUARD_SAMPLES = 3
+_Z_CAP = 1e4
+
+
+@dataclass(frozen=True)
+class MetricFrame:
+    """The metrics as arrays, with each column's service and kind."""
+
+    times: np.ndarray
+    values: np.ndarray
+    filled: np.ndarray
+    columns: list[str]
+    metrics: list[str]
+    kinds: np.ndarray
+    services: list[str]
+    service_of: np.ndarray
+    step: float
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns)
+
+    def columns_of(self, service: str) -> np.ndarray:
+        return np.flatnonzero(self.service_of == self.services.index(service))
+
+
+def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> MetricFrame:
+    """Arrays of ``telemetry.metrics`` (gaps forward- then back-filled in ``filled``)."""
+    split = column_splitter(known_services)
+    frame = telemetry.metrics
+    columns = telemetry.metric_columns()
+    values = frame[columns].to_numpy(dtype=float, copy=True)
+    times = frame["time"].to_numpy(dtype=float)
+    services: list[str] = []
+    position: dict[str, int] = {}
+    service_of = np.empty(len(columns), dtype=np.int64)
+    metrics = []
+    for j, column in enumerate(columns):
+        service, metric = split(column)
+        if service not in position:
+            position[service] = len(services)
+            services.append(service)
+        service_of[j] = position[service]
+        metrics.append(metric)
+    kinds = np.array([metric_kind(metric).value for metric in metrics], dtype=object)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    return MetricFrame(
+        times=times,
+        values=values,
+        filled=_fill(values),
+        columns=columns,
+        metrics=metrics,
+        kinds=kinds,
+        services=services,
+        service_of=service_of,
+        step=step if step > 0 else 1.0,
+    )
+
+
+def _fill(values: np.ndarray) -> np.ndarray:
+    """Forward fill along time, then back fill the leading gap; all-NaN columns become 0."""
+    gaps = np.isnan(values).any(axis=0)
+    if not gaps.any():
+        return values.copy()
+    filled = values.copy()
+    filled[:, gaps] = pd.DataFrame(values[:, gaps]).ffill().bfill().fillna(0.0).to_numpy()
+    return filled
+
+
+def robust_center_scale(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and a floored inter-quartile range per column of ``normal``.
+
+    The floor keeps counters that are flat in the normal period (errors at 0, no evictions) from
+    turning their first non-zero value into an infinite deviation.
+    """
+    if len(normal) == 0:
+        return np.zeros(normal.shape[1]), np.ones(normal.shape[1])
+    q25, median, q75 = np.percentile(normal, [25, 50, 75], axis=0)
+    spread = np.std(normal, axis=0)
+    scale = np.maximum.reduce([q75 - q25, 0.5 * spread, 0.02 * np.abs(median), np.full_like(median, 1e-3)])
+    return median, scale
+
+
+def smooth(z: np.ndarray, window: int = SMOOTHING) -> np.ndarray:
+    """Trailing rolling mean along time: a sample never sees the future, and a one-sample spike
+    keeps a fifth of its height while a shift keeps all of it."""
+    if len(z) < window:
+        return z.copy()
+    cumulative = np.cumsum(z, axis=0)
+    smoothed = np.empty_like(z)
+    smoothed[window - 1] = cumulative[window - 1] / window
+    smoothed[window:] = (cumulative[window:] - cumulative[:-window]) / window
+    smoothed[: window - 1] = cumulative[: window - 1] / np.arange(1, window)[:, None]
+    return smoothed
+
+
+@dataclass(frozen=True)
+class Deviations:
+    """How every metric column deviates after ``change_point`` from its normal period before it."""
+
+    change_point: float
+    split: int
+    median: np.ndarray
+    scale: np.ndarray
+    z: np.ndarray
+    #: Largest smoothed |z| after the change point, with its sign.
+    peak: np.ndarray
+    #: Largest raw z after the change point (BARO's score, for the evidence text).
+    peak_up: np.ndarray
+    #: Mean smoothed z after the change point (a shift that lasts, not a blip).
+    level: np.ndarray
+    #: Fraction of samples after the change point with smoothed |z| over the threshold.
+    persistence: np.ndarray
+    #: Seconds from the change point to the first sustained crossing (NaN when none).
+    onset: np.ndarray
+    #: Fraction of missing samples after minus before (a component that stopped reporting).
+    missing: np.ndarray
+
+
+def deviations(frame: MetricFrame, change_point: float) -> Deviations:
+    """Deviations of every metric around ``change_point`` (epoch seconds)."""
+    times = frame.times
+    split = int(np.searchsorted(times, change_point, side="left"))
+    split = min(max(split, 2), len(times) - 1) if len(times) > 3 else max(1, len(times) // 2)
+    normal_end = max(split - GUARD_SAMPLES, max(2, split // 2))
+    normal = frame.filled[:normal_end]
+    median, scale = robust_center_scale(normal)
+    z = np.clip((frame.filled - median) / scale, -_Z_CAP, _Z_CAP)
+    smoothed = smooth(z)
+    after = smoothed[split:]
+    if len(after) == 0:
+        after = smoothed[-1:]
+    arg = np.argmax(np.abs(after), axis=0)
+    peak = after[arg, np.arange(after.shape[1])]
+    peak_up = np.max(z[split:], axis=0) if split < len(z) else z[-1]
+    level = after.mean(axis=0)
+    over = np.abs(after) > ONSET_THRESHOLD
+    persistence = over.mean(axis=0)
+    lookback = int(np.searchsorted(times, change_point - ONSET_LOOKBACK, side="left"))
+    window = np.abs(smoothed[lookback:]) > ONSET_THRESHOLD
+    hit = window.any(axis=0)
+    first = np.argmax(window, axis=0)
+    onset = np.where(hit, times[np.minimum(lookback + first, len(times) - 1)] - change_point, np.nan)
+    missing_values = np.isnan(frame.values)
+    before_missing = missing_values[:split].mean(axis=0) if split else np.zeros(frame.n_columns)
+    after_missing = missing_values[split:].mean(axis=0) if split < len(times) else np.zeros(frame.n_columns)
+    return Deviations(
+        change_point=float(change_point),
+        split=split,
+        median=median,
+        scale=scale,
+        z=smoothed,
+        peak=peak,
+        peak_up=peak_up,
+        level=level,
+        persistence=persistence,
+        onset=onset,
+        missing=after_missing - before_missing,
+    )
+
+
+def kind_mask(frame: MetricFrame, kinds: Iterable[MetricKind]) -> np.ndarray:
+    wanted = {kind.value for kind in kinds}
+    return np.array([kind in wanted for kind in frame.kinds], dtype=bool)

@@ -1,0 +1,130 @@
+"""Statistical anomaly scores of every metric column: the peers' methods as evidence for the ranker.
+
+Four views of "how abnormal is this column after the change point", each known from the RCA
+literature and each failing differently, so that a learned ranker can weigh them and fall back on
+them where other evidence is thin:
+
+* ``baro``: the largest deviation after the change in units of the normal period's inter-quartile
+  range (BARO, Pham et al., FSE 2024: robust scaling, max of the abnormal period).
+* ``nsigma``: the same in standard deviations (the N-sigma rule, RCAEval's ``nsigma``).
+* ``residual``: what is left of the column once the columns of the components it *calls* explain
+  it, a regression fitted on the normal period (hypothesis testing on a causal graph, as in PyRCA's
+  HT and CIRCA, Li et al., KDD 2022). A caller slowed by its callee is explained; the root cause is
+  not. Two regressions (linear, and linear plus squares) are fitted and the smaller residual kept,
+  so a linear dependency is not blamed on a quadratic fit's extrapolation, nor the other way round.
+* ``blanket``: the same without a graph, given *all* other columns (the Markov blanket): with the
+  normal period's precision matrix Θ, column j's residual is ``(Θ z)_j / Θ_jj``. Under a shift of
+  one component's own mechanism only it and its causal parents move in this residual.
+
+Each is a non-negative number per column; NaN where it cannot be computed (no normal period).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.signals._frame import Deviations, MetricFrame, robust_center_scale
+
+#: Ridge penalty of the residual regressions, per normal sample (standardised inputs).
+RIDGE = 0.05
+#: At most this many callee columns explain one column (the most correlated in the normal period).
+MAX_PARENTS = 24
+_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class ColumnScores:
+    """Per metric column (aligned with ``MetricFrame.columns``)."""
+
+    baro: np.ndarray
+    nsigma: np.ndarray
+    #: NaN for a column without a graph (no topology and no traces).
+    residual: np.ndarray
+    blanket: np.ndarray
+
+
+def column_scores(frame: MetricFrame, found: Deviations, callees: dict[int, list[int]] | None) -> ColumnScores:
+    """Scores of every column around ``found.change_point``.
+
+    Args:
+        frame: the metrics.
+        found: the deviations at the change point (its split between normal and abnormal).
+        callees: per component (position in ``frame.services``), the components it calls;
+            ``None`` when the call graph is unknown.
+    """
+    split = found.split
+    normal = frame.filled[: max(split - 1, 2)]
+    after = frame.filled[split:] if split < len(frame.filled) else frame.filled[-1:]
+    median, scale = robust_center_scale(normal)
+    baro = np.max(np.abs(after - median) / scale, axis=0)
+    mean = normal.mean(axis=0)
+    std = np.maximum(normal.std(axis=0), np.maximum(1e-3, 0.02 * np.abs(mean)))
+    nsigma = np.max(np.abs(after - mean) / std, axis=0)
+    standard = (frame.filled - mean) / std
+    residual = _graph_residual(frame, standard, split, callees) if callees is not None else np.full(len(mean), np.nan)
+    return ColumnScores(baro=baro, nsigma=nsigma, residual=residual, blanket=_blanket_residual(standard, split))
+
+
+def _graph_residual(frame: MetricFrame, standard: np.ndarray, split: int, callees: dict[int, list[int]]) -> np.ndarray:
+    normal_end = max(split - 1, 2)
+    result = np.full(standard.shape[1], np.nan)
+    columns_of = [np.flatnonzero(frame.service_of == s) for s in range(len(frame.services))]
+    for service, own in enumerate(columns_of):
+        if not len(own):
+            continue
+        parents = np.concatenate(
+            [columns_of[c] for c in callees.get(service, []) if c < len(columns_of)] or [np.zeros(0, dtype=int)]
+        )
+        own_z = standard[:, own]
+        if not len(parents):
+            # Nothing upstream explains it: its residual is its own deviation.
+            result[own] = np.abs(own_z[split:].mean(axis=0))
+            continue
+        if len(parents) > MAX_PARENTS:
+            parents = _most_correlated(standard[:normal_end], own, parents)
+        inputs = standard[:, parents]
+        linear = _ridge_residual(own_z, inputs, normal_end)
+        quadratic = _ridge_residual(own_z, np.hstack([inputs, inputs**2]), normal_end)
+        result[own] = np.minimum(np.abs(linear[split:].mean(axis=0)), np.abs(quadratic[split:].mean(axis=0)))
+    return result
+
+
+def _most_correlated(normal: np.ndarray, own: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    centred = normal - normal.mean(axis=0)
+    norms = np.maximum(np.linalg.norm(centred, axis=0), _FLOOR)
+    correlation = np.abs(centred[:, own].T @ centred[:, parents]) / np.outer(norms[own], norms[parents])
+    return parents[np.argsort(-correlation.max(axis=0))[:MAX_PARENTS]]
+
+
+def _ridge_residual(targets: np.ndarray, inputs: np.ndarray, normal_end: int) -> np.ndarray:
+    """Residuals of ridge regressions of ``targets`` on ``inputs`` fitted on the normal samples,
+    in units of each residual's normal spread."""
+    centre = inputs[:normal_end].mean(axis=0)
+    spread = np.maximum(inputs[:normal_end].std(axis=0), _FLOOR)
+    design = (inputs - centre) / spread
+    fit = design[:normal_end]
+    gram = fit.T @ fit + RIDGE * normal_end * np.eye(design.shape[1])
+    target_centre = targets[:normal_end].mean(axis=0)
+    beta = np.linalg.solve(gram, fit.T @ (targets[:normal_end] - target_centre))
+    residual = targets - target_centre - design @ beta
+    return residual / np.maximum(residual[:normal_end].std(axis=0), 1e-6)
+
+
+def _blanket_residual(standard: np.ndarray, split: int) -> np.ndarray:
+    normal_end = max(split - 1, 2)
+    normal = standard[:normal_end]
+    k, p = normal.shape
+    centred = normal - normal.mean(axis=0)
+    covariance = centred.T @ centred / k
+    # Ledoit-Wolf shrinkage towards the scaled identity (Ledoit & Wolf, 2004): with hundreds of
+    # columns and a few hundred normal samples the sample covariance cannot be inverted as is.
+    target = np.trace(covariance) / p
+    distance = float(((covariance - target * np.eye(p)) ** 2).sum())
+    spread = float((np.einsum("ti,ti->t", centred, centred) ** 2).sum() / k**2 - (covariance**2).sum() / k)
+    shrinkage = min(1.0, max(spread, 0.0) / distance) if distance > 0 else 1.0
+    shrunk = (1 - shrinkage) * covariance + shrinkage * max(target, 1e-6) * np.eye(p)
+    precision = np.linalg.inv(shrunk)
+    residual = (standard[split:] - normal.mean(axis=0)) @ precision / np.sqrt(np.diag(precision))
+    return np.abs(residual.mean(axis=0)) if len(residual) else np.zeros(p)
