@@ -34,12 +34,31 @@ class FlowSettings(AgentSettings):
     approval_timeout_seconds: int = Field(default=900, gt=0)
     #: How often a paused run checks for the person's answer.
     approval_poll_seconds: int = Field(default=2, gt=0)
+    #: Signs approvals given through the task API, so the fix step knows the approver's name is
+    #: the name of a token the gateway checked (``flows.approvals``). Unset: a random key kept in
+    #: ``<state_dir>/approval.key``, which every process sharing the state folder reads; the
+    #: gateway and a control-pool worker on another machine need the same value here.
+    approval_key: SecretStr | None = Field(default=None, repr=False)
+    #: ``true`` when the Prefect server (its UI) is reachable only after a login — Prefect's own
+    #: ``PREFECT_SERVER_API_AUTH_STRING`` or a reverse proxy — so that a name typed in the
+    #: approval form is taken as checked. Otherwise such a name is recorded as typed, unverified.
+    prefect_ui_authenticated: bool = False
+    #: Where people reach this installation's task API (``cloud-agent serve``): the approval
+    #: instructions name it, and ``cloud-agent approve`` calls it.
+    url: str = "http://127.0.0.1:8080"
     #: Seconds between applying a fix and checking whether the fault is gone.
     fix_settle_seconds: float = Field(default=3.0, ge=0)
+    #: Seconds between the two looks of a verification task that reads counters (Redis INFO stats).
+    verify_window_seconds: float = Field(default=5.0, ge=0)
     #: How often ``run_deployment`` checks a dispatched batch.
     dispatch_poll_seconds: float = Field(default=0.25, gt=0)
     #: How often an environment's worker asks its work pool for new runs.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Where results of runs and parameters of single dispatched tasks travel between hosts
+    #: (``s3://bucket/prefix``; see ``flows.result_storage``). Unset: Prefect's local folder, which
+    #: is enough on one machine only. Credentials and the endpoint come from each host's
+    #: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_ENDPOINT_URL_S3``.
+    result_storage: str | None = None
 
     # The optional LLM analyser (``flows.llm``): off unless a base URL and a model are set.
     #: An OpenAI-compatible API, up to and including its version (``https://api.openai.com/v1``,
@@ -72,3 +91,12 @@ class FlowSettings(AgentSettings):
     @property
     def outcomes_path(self) -> Path:
         return self.state_dir / "outcomes.sqlite3"
+
+    @property
+    def local_prefect_home(self) -> Path:
+        """The folder of the installation's own Prefect server (``gateway.local_prefect``)."""
+        return self.state_dir / "prefect"
+
+    @property
+    def approval_key_path(self) -> Path:
+        return self.state_dir / "approval.key"

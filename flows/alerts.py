@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ALERT_EVENT = "cloud-agent.alert.firing"
+#: The flow an alert group starts (``flows.cycle``); its runs are the incidents.
+INCIDENT_FLOW = "rca-incident"
 ALERT_RESOURCE_PREFIX = "cloud-agent.alert-group."
 GROUP_TAG_PREFIX = "alert-group:"
 #: Alertmanager's "no end time" marker.

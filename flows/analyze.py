@@ -7,7 +7,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows._models import current_ranker, outcome_store
+from flows._models import current_model, outcome_store
 from flows._runtime import settings
 from flows.collect import CollectedEvidence
 from flows.context import IncidentContext
@@ -23,17 +23,17 @@ def rank_hypotheses(
     observations: Observations,
     alert_time: float,
     target: TargetContext,
+    alert_service: str | None = None,
 ) -> Analysis:
-    ranker, version = current_ranker()
     return analyze(
         telemetry,
         topology=topology,
         observations=observations,
         alert_time=alert_time,
-        ranker=ranker,
+        model=current_model(),
         target=target,
+        alert_service=alert_service,
         history=outcome_store().fix_history(),
-        model_version=version,
     )
 
 
@@ -48,10 +48,13 @@ def analyze_step(
     step = report.begin(name)
     try:
         telemetry = Telemetry(metrics=metrics, logs=evidence.logs, traces=evidence.traces)
-    except TelemetryError as exc:
+        analysis = rank_hypotheses(
+            telemetry, ctx.topology, evidence.observations, ctx.alert_time, ctx.target, ctx.alert_service
+        )
+    except TelemetryError as exc:  # too little to analyse: an outcome of the cycle, not a crash
+        report.stopped_because = f"the analysis could not run: {exc}"
         report.end(step, f"no analysis: {exc}")
         return None
-    analysis = rank_hypotheses(telemetry, ctx.topology, evidence.observations, ctx.alert_time, ctx.target)
     top = analysis.hypotheses[:3]
     report.end(
         step,

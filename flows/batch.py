@@ -11,9 +11,9 @@ from typing import Any
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from contract import PlannedTask
 from flows._runtime import cloud_agent
 from flows.tasks import run_executor_task
-from models.planning import PlannedTask
 
 #: Tasks of one batch running at once; the environment's per-agent limit applies on top.
 MAX_CONCURRENT_TASKS = 16
@@ -34,7 +34,10 @@ def execute_batch(environment: str, items: list[PlannedTask], actor: str = "flow
         # (awk '{print $1}') must be doubled, or the run fails before the task starts.
         name = item.run_name(environment).replace("{", "{{").replace("}", "}}")
         named = run_executor_task.with_options(task_run_name=name)
-        futures.append(named.submit(spec, actor, task_id=item.task_id, stream_output=item.stream_output))
+        approval = item.approval.model_dump(mode="json") if item.approval is not None else None
+        futures.append(
+            named.submit(spec, actor, task_id=item.task_id, stream_output=item.stream_output, approval=approval)
+        )
     return [future.result() for future in futures]
 
 

@@ -7,18 +7,18 @@ from collections import Counter
 
 import pandas as pd
 
+from contract import PlannedTask
 from flows.context import ACTOR, IncidentContext
 from flows.dispatch import run_batches
 from flows.report import CycleReport
 from models import Detection
-from models.collection import (
+from models.playbook.collection import (
     CollectedEvidence,
     evidence_from_results,
     plan_error_context,
     plan_evidence,
     plan_follow_ups,
 )
-from models.planning import PlannedTask
 
 
 def collect_step(

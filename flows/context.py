@@ -10,8 +10,8 @@ from executors import ConfigurationError, Environment
 from flows._runtime import cloud_agent
 from flows.alerts import AlertGroup
 from flows.batch import default_agent_of
-from models import TargetContext, Topology, TopologyError
-from models.collection import TelemetrySources, Window
+from models import TargetContext, Topology, TopologyError, read_topology
+from models.playbook.collection import TelemetrySources, Window
 
 ACTOR = "flow:rca-incident"
 
@@ -31,6 +31,11 @@ class IncidentContext:
     @property
     def alert_time(self) -> float:
         return self.alert.starts_at.timestamp()
+
+    @property
+    def alert_service(self) -> str | None:
+        """The component that paged, when it is one the analysis knows of."""
+        return self.alert.service
 
     def services(self) -> list[str]:
         """Every component known to the topology, else the alerting service alone."""
@@ -57,7 +62,7 @@ def incident_context(alert: AlertGroup) -> IncidentContext:
     topology = None
     if environment.topology and environment.folder is not None:
         try:
-            topology = Topology.load(environment.folder / environment.topology)
+            topology = read_topology(environment.folder / environment.topology)
         except TopologyError as exc:
             notes.append(f"topology not used: {exc}")
     window = Window.around(alert.starts_at.timestamp(), now=time.time())

@@ -11,7 +11,7 @@ from flows.context import ACTOR, IncidentContext
 from flows.dispatch import run_batches
 from flows.report import CycleReport
 from models import Detection, Telemetry, TelemetryError, detect
-from models.collection import metrics_from_results, plan_metrics
+from models.playbook.collection import failure_line, metrics_from_results, plan_metrics
 
 
 @task(name="detect-anomaly", cache_policy=NO_CACHE, persist_result=False)
@@ -28,7 +28,7 @@ def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | 
     plan = plan_metrics(ctx.sources.metrics, ctx.services(), ctx.window)
     results = run_batches({ctx.environment.name: plan}, step="detect", actor=ACTOR).get(ctx.environment.name, [])
     failed = [
-        f"{item.label}: {result.get('status')}"
+        failure_line(item, result)
         for item, result in zip(plan, results, strict=True)
         if result.get("status") != "succeeded"
     ]
@@ -38,6 +38,9 @@ def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | 
     report.collection.by_purpose["metrics"] = report.collection.by_purpose.get("metrics", 0) + len(plan) - len(failed)
     metrics = metrics_from_results(plan, results)
     try:
+        # Checked here first: a frame with nothing in it is an outcome of the step, not a task run
+        # that fails with a traceback in the log.
+        Telemetry(metrics=metrics)
         detection = detect_anomaly(metrics, ctx.alert_time)
     except TelemetryError as exc:
         report.end(step, f"detection impossible: {exc}")

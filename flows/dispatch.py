@@ -15,14 +15,20 @@ from typing import Any
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
+from contract import PlannedTask
 from flows._prefect import without_flow_heartbeats
 from flows._runtime import settings
 from flows.batch import execute_batch
-from models.planning import PlannedTask
+from flows.result_storage import ensure_shared_storage, read_result
 
 BATCH_DEPLOYMENT = "execute-batch/{environment}"
 #: Extra time a dispatched batch may take beyond its slowest task (queueing, worker pick-up).
 DISPATCH_SLACK_SECONDS = 60.0
+#: What a batch that completed on its worker but whose results cannot be read here most likely means.
+SHARED_STORAGE_HINT = (
+    "the control side and the workers need a shared result storage: the same CLOUD_AGENT_RESULT_STORAGE on every "
+    "host (see README, Running it for real)"
+)
 
 
 def run_batches(batches: Mapping[str, list[PlannedTask]], *, step: str, actor: str) -> dict[str, list[dict[str, Any]]]:
@@ -49,6 +55,9 @@ def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) 
     if current.dispatch == "in-process":
         with without_flow_heartbeats():
             return execute_batch.with_options(flow_run_name=run_name)(environment, items, actor)
+    # The worker's results come back through the shared store, if one is configured: set up once
+    # per process (and the store's serializer known here) before anything is read from it.
+    ensure_shared_storage()
     slowest = max(float(item.task.get("timeout", 30)) for item in items)
     flow_run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync here: a coroutine only in async callers
         BATCH_DEPLOYMENT.format(environment=environment),
@@ -60,7 +69,15 @@ def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) 
     )
     state = flow_run.state
     if state is not None and state.is_completed():
-        return state.result()
+        try:
+            results: list[dict[str, Any]] = read_result(state)
+        except Exception as exc:  # written where this host cannot read it: no shared store
+            reason = (
+                f"the {step} batch for {environment} completed on its worker (flow run {flow_run.id}) but its "
+                f"results cannot be read here ({type(exc).__name__}: {exc}); {SHARED_STORAGE_HINT}"
+            )
+            return [_undelivered(item, environment, reason, code="result_unavailable") for item in items]
+        return results
     name = state.name if state else "unknown"
     reason = f"the {step} batch for {environment} ended {name} (flow run {flow_run.id})"
     if state is not None and not state.is_final():
@@ -68,14 +85,14 @@ def _run_one(environment: str, items: list[PlannedTask], step: str, actor: str) 
     return [_undelivered(item, environment, reason) for item in items]
 
 
-def _undelivered(item: PlannedTask, environment: str, reason: str) -> dict[str, Any]:
+def _undelivered(item: PlannedTask, environment: str, reason: str, code: str = "dispatch_failed") -> dict[str, Any]:
     """A task that never got a result because its batch did not complete: recorded, not raised."""
     return {
         "id": None,
         "type": item.task.get("type", "unknown"),
         "environment": environment,
         "status": "crashed",
-        "error": {"code": "dispatch_failed", "message": reason},
+        "error": {"code": code, "message": reason},
         "invocation": item.run_name(environment),
         "notes": [],
         "truncated": False,

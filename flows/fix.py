@@ -1,40 +1,37 @@
 """Step 6, fix: low risk and high confidence runs by itself; anything else waits for a person.
 
-The wait is Prefect's: the flow run pauses with ``pause_flow_run(wait_for_input=FixDecision)`` and
-the Prefect UI shows a form (approve or reject, and a comment). Nobody answering within the
-timeout is an outcome of its own — the fix is not applied and the report says so. Every applied
-fix carries an ``Approval`` (the person, or the auto-fix policy), because the executors refuse a
-``write`` task without one; afterwards the root cause's verification runs again to see whether the
-fault is gone.
+The wait is Prefect's: the flow run pauses with ``pause_flow_run(wait_for_input=FixDecision)``; a
+person answers through the task API (an approver's token: the name is checked) or in the Prefect
+UI's form (the name is recorded as typed, unverified unless the UI sits behind a login; see
+``flows.approvals``). Before pausing, the report is published with where and how to answer, and
+the same lines go to the run's log and the cycle's progress. Nobody answering within the timeout
+is an outcome of its own — the fix is not applied and the report says so. Every applied fix
+carries an ``Approval`` (the person, or the auto-fix policy, and whether that name was checked),
+because the executors refuse a ``write`` task without one; afterwards the root cause's
+verification runs again to see whether the fault is gone.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Running
-from pydantic import Field
 
+from contract import Approval, PlannedTask
 from flows._runtime import settings
+from flows.approvals import FixDecision, approval_instructions, read_decision
+from flows.artifacts import publish
 from flows.context import ACTOR, IncidentContext
 from flows.dispatch import run_batches
-from flows.report import CycleReport, FixRecord
+from flows.report import ApprovalWait, CycleReport, FixRecord, progress
 from flows.suggest import best_fix
 from models import FixSuggestion, Hypothesis, Risk, interpret_verification, verification_tasks
-from models.planning import PlannedTask
-
-
-class FixDecision(RunInput):
-    """The form a person fills in the Prefect UI to let a fix run, or not."""
-
-    approve: bool = Field(default=False, description="Run this fix now")
-    approver: str = Field(default="", description="Your name (recorded in the audit log)")
-    comment: str = Field(default="", description="Why (recorded in the audit log)")
 
 
 def fix_step(
@@ -51,6 +48,8 @@ def fix_step(
             suggestion=fix,
             decision="auto",
             decided_by="policy:auto-fix",
+            decided_through="policy",
+            identity_verified=True,
             reason=f"low risk and confidence {fix.confidence:.2f} > {current.auto_fix_confidence:.2f}",
         )
     else:
@@ -66,11 +65,34 @@ def fix_step(
 
 def _ask_a_person(fix: FixSuggestion, root: Hypothesis, report: CycleReport) -> FixRecord:
     current = settings()
+    pause_key = f"fix-{fix.action.replace('_', '-').lower()}"
+    instructions = approval_instructions(str(flow_run.id), flow_run.ui_url)
+    report.awaiting_approval = ApprovalWait(
+        action=fix.action,
+        since=datetime.now(UTC),
+        timeout_seconds=current.approval_timeout_seconds,
+        instructions=instructions,
+    )
+    publish(report)  # the diagnosis and how to answer, visible while the run waits
+    waiting = (
+        f"the fix {fix.action} ({fix.risk} risk) waits for a person, up to {current.approval_timeout_seconds} s; "
+        "approve or reject it:\n" + "\n".join(f"  - {line}" for line in instructions)
+    )
+    # The lines ride along whole: a terminal must not break the curl line it shows to be copied.
+    progress.info("fix: %s", waiting, extra={"instructions": instructions})
+    get_run_logger().info("%s", waiting[0].upper() + waiting[1:])
+    unverified = (
+        ""
+        if current.prefect_ui_authenticated
+        else "A name typed here is recorded as typed and marked **unverified** (this form does not check who "
+        "you are); approving through the task API records the approver's token.\n\n"
+    )
     description = (
         f"### Approve a fix for `{root.component}` ({root.fault}, confidence {root.confidence:.2f})\n\n"
         f"**{fix.action}** — {fix.description}\n\n"
         f"- risk: **{fix.risk}**, confidence {fix.confidence:.2f}\n"
         f"- task: `{fix.command}`\n\n"
+        f"{unverified}"
         f"Waiting {current.approval_timeout_seconds} s; without an answer the fix is not applied."
     )
     try:
@@ -78,7 +100,7 @@ def _ask_a_person(fix: FixSuggestion, root: Hypothesis, report: CycleReport) -> 
             wait_for_input=FixDecision.with_initial_data(description=description, approve=False),
             timeout=current.approval_timeout_seconds,
             poll_interval=current.approval_poll_seconds,
-            key=f"fix-{fix.action.replace('_', '-').lower()}",
+            key=pause_key,
         )
     except FlowPauseTimeout:
         _resume_after_timeout()
@@ -87,10 +109,19 @@ def _ask_a_person(fix: FixSuggestion, root: Hypothesis, report: CycleReport) -> 
             decision="timed_out",
             reason=f"nobody answered within {current.approval_timeout_seconds} s; the fix was not applied",
         )
-    who = decision.approver.strip() or "prefect-ui"
-    if not decision.approve:
-        return FixRecord(suggestion=fix, decision="rejected", decided_by=who, reason=decision.comment)
-    return FixRecord(suggestion=fix, decision="approved", decided_by=who, reason=decision.comment)
+    finally:
+        report.awaiting_approval = None
+    decided = read_decision(decision, str(flow_run.id), pause_key)
+    if decided.note:
+        report.notes.append(f"fix decision: {decided.note}; taken as typed in the Prefect UI")
+    return FixRecord(
+        suggestion=fix,
+        decision="approved" if decided.approve else "rejected",
+        decided_by=decided.decided_by,
+        decided_through=decided.through,
+        identity_verified=decided.verified,
+        reason=decided.comment,
+    )
 
 
 def _resume_after_timeout() -> None:
@@ -103,16 +134,19 @@ def _resume_after_timeout() -> None:
 
 def _apply(ctx: IncidentContext, root: Hypothesis, record: FixRecord) -> None:
     fix = record.suggestion
-    task = {
-        **fix.command,
-        "approval": {
-            "approved_by": record.decided_by or "unknown",
-            "reason": f"fix {fix.action} for {root.component}/{root.fault}"
-            + (f": {record.reason}" if record.reason else ""),
-        },
-    }
+    approval = Approval(
+        approved_by=record.decided_by or "unknown",
+        reason=f"fix {fix.action} for {root.component}/{root.fault}" + (f": {record.reason}" if record.reason else ""),
+        verified=record.identity_verified is True,
+    )
     items = [
-        PlannedTask(label=f"fix {fix.action} on {root.component}", purpose="fix", service=root.component, task=task)
+        PlannedTask(
+            label=f"fix {fix.action} on {root.component}",
+            purpose="fix",
+            service=root.component,
+            task=dict(fix.command),
+            approval=approval,
+        )
     ]
     checks = [
         PlannedTask(

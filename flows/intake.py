@@ -7,11 +7,8 @@ import contextvars
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
-from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.events import emit_event
 
 from flows._runtime import settings
@@ -19,29 +16,16 @@ from flows.alerts import ALERT_EVENT, AlertGroup, alert_event_payload, alert_eve
 
 log = logging.getLogger("cloud_agent.intake")
 
-ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 # Groups started in this process whose flow run has not been created yet: the window in which the
 # server cannot see them yet and a second webhook would otherwise start a twin.
 _starting: set[str] = set()
 _starting_lock = threading.Lock()
 _threads: list[threading.Thread] = []
+# Set when the process shuts down: a cycle cut short then is expected, not a failure to trace.
+_stopping = threading.Event()
 # Slots for the cycles of this process, made for the configured limit.
 _slots: tuple[int, threading.Semaphore] | None = None
-
-
-def active_runs(group_tag: str, *, exclude: Any = None) -> list[FlowRun]:
-    """Flow runs of this alert group that are not finished, oldest first."""
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[group_tag]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE_STATES)),
-            ),
-            limit=20,
-        )
-    runs = [run for run in runs if run.id != exclude]
-    return sorted(runs, key=lambda run: run.created or run.expected_start_time or 0)
 
 
 def emit_alert(group: AlertGroup) -> str:
@@ -52,8 +36,13 @@ def emit_alert(group: AlertGroup) -> str:
     return str(event.id)
 
 
-def start_in_process(group: AlertGroup) -> threading.Thread:
-    """Run the cycle for ``group`` in a thread of this process (no deployment needed)."""
+def start_in_process(group: AlertGroup, *, before: Callable[[], object] | None = None) -> threading.Thread:
+    """Run the cycle for ``group`` in a thread of this process (no deployment needed).
+
+    Args:
+        before: called in that thread first (waiting for a Prefect server that is starting); if
+            it raises, the cycle does not run and the error is logged.
+    """
     from flows.cycle import rca_incident
 
     with _starting_lock:
@@ -62,10 +51,15 @@ def start_in_process(group: AlertGroup) -> threading.Thread:
 
     def run() -> None:
         try:
+            if before is not None:
+                before()
             with slots:  # in line until a running cycle ends (max_concurrent_cycles)
                 rca_incident(group)
         except Exception:  # a failed run says why in Prefect; one that never started only here
-            log.exception("the cycle of alert group %s failed", group.group_tag)
+            if _stopping.is_set():
+                log.warning("the cycle of alert group %s stopped with this process", group.group_tag)
+            else:
+                log.exception("the cycle of alert group %s failed", group.group_tag)
         finally:
             with _starting_lock:
                 _starting.discard(group.group_tag)
@@ -85,6 +79,16 @@ def _cycle_slots() -> threading.Semaphore:
         if _slots is None or _slots[0] != limit:
             _slots = (limit, threading.Semaphore(limit))
         return _slots[1]
+
+
+def stop_cycles() -> None:
+    """Say that this process is shutting down: the cycles it runs end with it (their runs are
+    settled as crashed when the Prefect server they ran on starts again)."""
+    _stopping.set()
+    # The cycles are daemon threads that die with the interpreter. A record one logs while it
+    # tears down cannot reach Prefect's API (its log service can no longer start a thread), and
+    # logging would print that failure as a traceback to whoever pressed Ctrl-C.
+    logging.raiseExceptions = False
 
 
 def wait_for_cycles(timeout: float) -> bool:

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from contract import PlannedTask
 from executors import executor_types, redact_text, redact_value, register_secret
 from flows._models import outcome_store
 from flows._runtime import settings
@@ -64,7 +65,6 @@ from models.llm import (
     summarize_evidence,
     summarize_results,
 )
-from models.planning import PlannedTask
 
 log = logging.getLogger("cloud_agent.llm")
 

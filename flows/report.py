@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from models import FixSuggestion, Hypothesis, Verification
 
@@ -14,8 +14,15 @@ from models import FixSuggestion, Hypothesis, Verification
 progress = logging.getLogger("cloud_agent.cycle")
 
 CycleOutcome = Literal[
+    #: The cycle is still running (a report published on the way).
+    "in_progress",
     "no_anomaly",
     "duplicate",
+    #: No data reached the analysis (``stopped_because`` says why).
+    "nothing_collected",
+    #: The analysis ranked nothing, or could not run on what was collected.
+    "no_hypothesis",
+    #: Hypotheses were ranked, none passed verification.
     "root_cause_not_found",
     "requires_manual_review",
     "fix_rejected",
@@ -50,10 +57,24 @@ class FixRecord(BaseModel):
     #: How it was decided: by itself (low risk, high confidence) or by a person.
     decision: Literal["auto", "approved", "rejected", "timed_out", "not_runnable"]
     decided_by: str | None = None
+    #: Where the decision came from: the auto-fix policy, the task API, the Prefect UI's form.
+    decided_through: Literal["policy", "task-api", "prefect-ui"] | None = None
+    #: Whether the system checked ``decided_by`` (``False``: a name typed in the Prefect UI).
+    identity_verified: bool | None = None
     reason: str = ""
     result: dict[str, Any] | None = None
     worked: bool | None = None
     verification: str = ""
+
+
+class ApprovalWait(BaseModel):
+    """A fix waiting for a person: what, since when, until when, and how to answer."""
+
+    action: str
+    since: datetime
+    timeout_seconds: int
+    #: Where and how to approve or reject, one line each.
+    instructions: list[str] = Field(default_factory=list)
 
 
 class CycleReport(BaseModel):
@@ -67,7 +88,9 @@ class CycleReport(BaseModel):
     group_key: str = ""
     starts_at: datetime
     flow_run_url: str | None = None
-    outcome: CycleOutcome = "root_cause_not_found"
+    outcome: CycleOutcome = "in_progress"
+    #: Why the cycle stopped before ranking anything, in a sentence.
+    stopped_because: str = ""
     detection: dict[str, Any] = Field(default_factory=dict)
     timeline: list[Step] = Field(default_factory=list)
     collection: CollectionSummary = Field(default_factory=CollectionSummary)
@@ -75,12 +98,16 @@ class CycleReport(BaseModel):
     verifications: list[Verification] = Field(default_factory=list)
     fixes: list[FixSuggestion] = Field(default_factory=list)
     fix: FixRecord | None = None
+    #: Set while the fix waits for a person.
+    awaiting_approval: ApprovalWait | None = None
     reanalysis: list[Hypothesis] = Field(default_factory=list)
     #: Views of other analysers (the LLM's), shown beside the ranker's.
     other_views: dict[str, list[Hypothesis]] = Field(default_factory=dict)
     #: What each other analyser did and where it disagrees with the ranker, one line each.
     other_view_notes: dict[str, list[str]] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    #: Where this report is published (artifact ids by key), so that publishing again updates it.
+    _published: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def begin(self, name: str) -> Step:
         step = Step(name=name, started_at=datetime.now(UTC))
@@ -123,8 +150,11 @@ def hypotheses_table(report: CycleReport, limit: int = 10) -> list[dict[str, Any
 
 
 _OUTCOME_LINE = {
+    "in_progress": "In progress.",
     "no_anomaly": "No anomaly: the alert's metrics show no significant change.",
     "duplicate": "Duplicate: another run is already handling this alert group.",
+    "nothing_collected": "Nothing to analyse: no data reached the analysis.",
+    "no_hypothesis": "No hypothesis: the analysis ranked no candidate root cause.",
     "root_cause_not_found": "Root cause not confirmed: no hypothesis passed verification.",
     "requires_manual_review": "Root cause found; the fix needs a person.",
     "fix_rejected": "Root cause found; the fix was rejected by a person.",
@@ -134,12 +164,37 @@ _OUTCOME_LINE = {
 }
 
 
+_NO_HYPOTHESIS = {
+    "no_hypothesis": "None: the analysis ranked no hypothesis.",
+    "nothing_collected": "None: no data reached the analysis.",
+}
+
+
+def outcome_line(report: CycleReport) -> str:
+    """The report's first sentence: how the cycle ended (or how far it got), and why."""
+    if report.outcome == "in_progress":
+        if report.awaiting_approval is not None:
+            wait = report.awaiting_approval
+            return (
+                f"In progress: the fix **{wait.action}** waits for a person (since {wait.since:%H:%M:%S} UTC, "
+                f"for up to {wait.timeout_seconds} s; how to answer is below)."
+            )
+        if not report.timeline:
+            return "In progress: starting …"
+        last = report.timeline[-1]
+        return f"In progress: {last.name} {'done' if last.finished_at else '…'}"
+    line = _OUTCOME_LINE[report.outcome]
+    if report.stopped_because and report.outcome in ("nothing_collected", "no_hypothesis"):
+        line = f"{line.split(':')[0]}: {report.stopped_because}"
+    return line
+
+
 def render_markdown(report: CycleReport) -> str:
     """The RCA report as Markdown (the Prefect UI renders it as an artifact)."""
     lines = [
         f"# RCA: {report.alertname} on {report.service or 'unknown service'} ({report.environment})",
         "",
-        f"**Outcome:** {_OUTCOME_LINE[report.outcome]}",
+        f"**Outcome:** {outcome_line(report)}",
         "",
         f"- Alert: {report.summary or report.alertname} — started {report.starts_at:%Y-%m-%d %H:%M:%S} UTC",
         f"- Incident: `{report.incident_id}`"
@@ -169,20 +224,23 @@ def render_markdown(report: CycleReport) -> str:
     lines += [
         "",
         "## Collection",
-        f"{collection.succeeded} of {collection.planned} tasks returned data "
-        f"({', '.join(f'{k}: {v}' for k, v in sorted(collection.by_purpose.items()))}).",
+        (
+            f"{collection.succeeded} of {collection.planned} tasks returned data "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(collection.by_purpose.items())) or 'none'})."
+            if collection.planned
+            else "Nothing was planned for collection."
+        ),
     ]
     if collection.follow_ups:
         lines.append("Follow-ups (cross-source chain): " + "; ".join(collection.follow_ups))
     if collection.failures:
         lines.append("Sources that failed (the cycle went on without them):")
         lines += [f"- {failure}" for failure in collection.failures]
-    lines += [
-        "",
-        "## Ranked hypotheses",
-        "| # | component | fault | confidence | verification | proposed by |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines += ["", "## Ranked hypotheses"]
+    if report.hypotheses:
+        lines += ["| # | component | fault | confidence | verification | proposed by |", "|---|---|---|---|---|---|"]
+    elif report.outcome != "in_progress":
+        lines.append(_NO_HYPOTHESIS.get(report.outcome, "None: the cycle stopped before the analysis."))
     for row in hypotheses_table(report):
         lines.append(
             f"| {row['rank']} | {row['component']} | {row['fault']} | {row['confidence']:.2f} | "
@@ -219,14 +277,17 @@ def render_markdown(report: CycleReport) -> str:
                 f"| {'yes' if suggestion.runnable else 'no'} "
                 f"| `{_cell(str(command))[:120]}` |"
             )
+    if report.awaiting_approval is not None:
+        wait = report.awaiting_approval
+        lines += ["", "## Waiting for approval", f"The fix **{wait.action}** runs only if a person approves it:"]
+        lines += [f"- {_cell(line)}" for line in wait.instructions]
     if report.fix is not None:
         fix = report.fix
-        decided = f" by {fix.decided_by}" if fix.decided_by else ""
         lines += [
             "",
             "## Fix",
             f"- **{fix.suggestion.action}** ({fix.suggestion.risk} risk): "
-            f"{fix.decision}{decided}. {fix.reason}".rstrip(),
+            f"{fix.decision}{_decided_by(fix)}. {fix.reason}".rstrip(),
         ]
         if fix.result is not None:
             error = fix.result.get("error") or {}
@@ -239,6 +300,20 @@ def render_markdown(report: CycleReport) -> str:
     if report.notes:
         lines += ["", "## Notes"] + [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
+
+
+_THROUGH = {"policy": "the auto-fix policy", "task-api": "the task API", "prefect-ui": "the Prefect UI"}
+
+
+def _decided_by(fix: FixRecord) -> str:
+    if not fix.decided_by:
+        return ""
+    text = f" by {fix.decided_by}"
+    if fix.decided_through is not None:
+        text += f" through {_THROUGH[fix.decided_through]}"
+    if fix.identity_verified is False:
+        text += " (**unverified**: a name typed in a form nobody logged in to)"
+    return text
 
 
 def _cell(text: str) -> str:

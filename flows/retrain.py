@@ -1,8 +1,8 @@
 """``retrain-model``: the scheduled retraining from fix outcomes (cron in ``prefect.yaml``).
 
-A new model version is trained from simulated incidents plus every outcome stored since; it is
-promoted only when it is not worse than the current one on a held-out set, and the previous
-version is kept either way.
+A new model version is trained from generated incidents plus every outcome stored since; it is
+promoted only when it passes the leave-one-generator-out gate (``models.learning._retrain``), and
+the previous version is kept either way.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows._models import model_store, outcome_store
-from models import retrain
+from models import COLD_START_CASES, COLD_START_SEED, retrain
 
 
 @flow(name="retrain-model", persist_result=True, log_prints=True)
-def retrain_model(simulated_cases: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Train a candidate model from simulated cases and stored outcomes; promote it if not worse."""
-    report = retrain(model_store(), outcome_store(), simulated_cases=simulated_cases, seed=seed)
+def retrain_model(cases: int = COLD_START_CASES, seed: int = COLD_START_SEED) -> dict[str, Any]:
+    """Train a candidate from generated incidents and stored outcomes; promote it if it passes the gate."""
+    report = retrain(model_store(), outcome_store(), cases=cases, seed=seed, n_jobs=2)
     create_markdown_artifact(
         key="retrain-model-report",
         markdown=report.to_markdown(),

@@ -10,6 +10,7 @@ Prefect UI's task runs like any other.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from functools import cache
@@ -18,6 +19,8 @@ from typing import Any
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
+from flows._prefect import prompt_task_worker, renamed_function
+from flows.result_storage import ensure_shared_storage, shared_result_storage
 from flows.tasks import run_executor_task
 
 
@@ -37,17 +40,21 @@ def _lane_function(environment: str) -> Callable[..., dict[str, Any]]:
     name = "run_in_" + re.sub(r"\W", "_", environment)
 
     def run(
-        task_spec: dict[str, Any], actor: str, task_id: str | None = None, stream_output: bool = False
+        task_spec: dict[str, Any],
+        actor: str,
+        task_id: str | None = None,
+        stream_output: bool = False,
+        approval: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return run_executor_task.fn(task_spec, actor, task_id=task_id, stream_output=stream_output)
+        return run_executor_task.fn(task_spec, actor, task_id=task_id, stream_output=stream_output, approval=approval)
 
-    run.__name__ = run.__qualname__ = name
-    run.__code__ = run.__code__.replace(co_name=name, co_qualname=name)
-    return run
+    return renamed_function(run, name)
 
 
 async def serve_environment_tasks(environment: str, *, limit: int | None = None) -> None:
     """Run the environment's background task runs in this process until cancelled."""
-    from prefect.task_worker import TaskWorker
-
-    await TaskWorker(environment_task(environment), limit=limit).start()  # type: ignore[misc]  # sync_compatible
+    # The store is set up (block, probe) off the event loop; the settings it yields are a context
+    # variable, so the worker's reads of parameters and its task runs' results inherit them.
+    await asyncio.to_thread(ensure_shared_storage)
+    with shared_result_storage():
+        await prompt_task_worker(environment_task(environment), limit=limit).start()  # type: ignore[misc]  # sync_compatible

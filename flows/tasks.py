@@ -7,22 +7,29 @@ from typing import Any
 from prefect import task
 from prefect.logging import get_run_logger
 
+from contract import Approval
 from flows._runtime import cloud_agent
 from flows.output import OutputSink, sink_for
 
 
 @task(name="executor-task", retries=0, persist_result=False)
 def run_executor_task(
-    task_spec: dict[str, Any], actor: str, task_id: str | None = None, stream_output: bool = False
+    task_spec: dict[str, Any],
+    actor: str,
+    task_id: str | None = None,
+    stream_output: bool = False,
+    approval: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one task through the policy, the executor and the audit log; return its result as JSON.
 
     A failed, denied or timed-out task is a result, not an exception: the cycle records it and
     goes on. Transient unreachability of a read is retried inside the engine, not by Prefect,
-    because only the engine knows whether the task was a read.
+    because only the engine knows whether the task was a read. ``approval`` is the planned task's
+    (given by the component that checked who approved), never one inside ``task_spec``.
     """
     on_output = _output_sink(task_id) if stream_output else None
-    result = cloud_agent().run(task_spec, actor=actor, task_id=task_id, on_output=on_output)
+    given = Approval.model_validate(approval) if approval is not None else None
+    result = cloud_agent().run(task_spec, actor=actor, task_id=task_id, on_output=on_output, approval=given)
     return result.model_dump(mode="json")
 
 

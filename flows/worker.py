@@ -17,11 +17,10 @@ import anyio
 import anyio.abc
 from prefect import Flow
 from prefect.client.schemas.objects import FlowRun
-from prefect.flow_engine import run_flow
 from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
-from flows._prefect import without_flow_heartbeats
+from flows._prefect import run_flow_here, without_flow_heartbeats
 
 WORKER_TYPE = "cloud-agent"
 
@@ -59,11 +58,16 @@ class CloudAgentWorker(BaseWorker[BaseJobConfiguration, BaseVariables, CloudAgen
         if task_status is not None:
             task_status.started(threading.get_native_id())
 
+        from flows.result_storage import shared_result_storage  # here: the server imports this module
+
         def execute() -> Any:
-            if flow.name == "execute-batch":
-                with without_flow_heartbeats():
-                    return run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
-            return run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+            # Results go where the control side can read them (a shared store when configured):
+            # here, so that `prefect worker start --type cloud-agent` gets it as well.
+            with shared_result_storage():
+                if flow.name == "execute-batch":
+                    with without_flow_heartbeats():
+                        return run_flow_here(flow, flow_run)
+                return run_flow_here(flow, flow_run)
 
         state = await anyio.to_thread.run_sync(execute, abandon_on_cancel=True)
         return CloudAgentWorkerResult(identifier=str(flow_run.id), status_code=0 if state is not None else 1)
@@ -73,6 +77,9 @@ async def serve_pool(
     work_pool: str, *, name: str | None = None, limit: int | None = None, poll_seconds: float = 1.0
 ) -> None:
     """Run a ``CloudAgentWorker`` on ``work_pool`` until cancelled (creates the pool if missing)."""
+    # The flows and their scientific stack take seconds to import (a minute on a loaded host):
+    # at start, before the worker shows as ready, not in the first batch's time.
+    await anyio.to_thread.run_sync(_known_flows)
     with temporary_settings({PREFECT_WORKER_QUERY_SECONDS: poll_seconds}):
         worker = CloudAgentWorker(work_pool_name=work_pool, name=name, limit=limit, prefetch_seconds=poll_seconds * 2)
         await worker.start()

@@ -4,7 +4,9 @@ The body is the webhook as Alertmanager sends it (version 4); configure the rece
 operator token (see ``deployments/examples/alertmanager.yml``). A group whose cycle is already
 running is answered ``duplicate`` with that run's id; a resolved group is acknowledged and
 ignored. Otherwise the cycle starts the way ``CLOUD_AGENT_CYCLE_START`` says: by the Prefect event
-that the ``rca-incident/alert`` deployment's trigger matches, or in this process.
+that the ``rca-incident/alert`` deployment's trigger matches, or in this process. In this process
+without a Prefect API configured, the first alert starts the local Prefect server
+(``gateway.local_prefect``) and its cycle waits for it; the webhook answers at once.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from flows._prefect import use_api
 from flows._runtime import settings as flow_settings
 from flows.alerts import AlertGroup, InvalidAlert, parse_alert_group
 from gateway.auth import Principal, Role, require
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.local_prefect import LocalPrefectServer, LocalPrefectUnavailable
 from gateway.schemas import ErrorBody
 
 router = APIRouter(tags=["alerts"])
@@ -91,21 +95,47 @@ async def receive_alerts(
         raise InvalidRequest(str(exc)) from exc
     if group.status == "resolved" or not group.firing:
         return AlertAccepted(status="ignored", group=group.group_id, reason="the group is resolved")
+    local: LocalPrefectServer | None = request.app.state.local_prefect
+    if local is not None:
+        if flow_settings().cycle_start == "event":
+            raise CycleUnavailable(
+                "CLOUD_AGENT_CYCLE_START=event needs a Prefect server with the rca-incident/alert deployment: "
+                "set PREFECT_API_URL (or CLOUD_AGENT_CYCLE_START=in-process to run the cycle here)"
+            )
+        if not local.started:
+            try:
+                # On the event loop's thread, which lives as long as the server should (the
+                # server gets the parent-death signal when that thread ends); returns at once.
+                use_api(local.start())
+            except (OSError, LocalPrefectUnavailable) as exc:
+                raise CycleUnavailable(f"cannot start the local Prefect server: {exc}") from exc
+        if local.failure is not None:
+            raise CycleUnavailable(f"cannot start the cycle: {local.failure}")
     try:
-        return await run_in_threadpool(_start, group)
+        return await run_in_threadpool(_start, group, local)
     except GatewayError:
         raise
     except Exception as exc:  # Prefect unreachable, events disabled: say so, do not 500
         raise CycleUnavailable(f"cannot start the cycle: {type(exc).__name__}: {exc}") from exc
 
 
-def _start(group: Any) -> AlertAccepted:
-    from flows import intake
+def _start(group: Any, local: LocalPrefectServer | None) -> AlertAccepted:
+    from flows import intake, runs
 
     mode = flow_settings().cycle_start
     if intake.starting_here(group):
         return AlertAccepted(status="duplicate", group=group.group_id, reason="a cycle for this group is starting")
-    active = intake.active_runs(group.group_tag)
+    if local is not None and not local.ready:
+        # The server is still starting: the cycle waits for it in its own thread. A twin from
+        # another process is caught by the run itself (flows.cycle checks its group when it starts).
+        intake.start_in_process(group, before=lambda: local.wait_ready(local.startup_seconds))
+        return AlertAccepted(
+            status="accepted",
+            group=group.group_id,
+            started_by="in-process",
+            reason=f"the cycle starts once the local Prefect server answers ({local.ui_url})",
+        )
+    active = runs.active_runs(group.group_tag)
     if active:
         return AlertAccepted(
             status="duplicate",

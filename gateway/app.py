@@ -9,7 +9,9 @@ takes to serve it (its handlers get the service as ``request.app.state.service``
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
 import socket
 import threading
 import time
@@ -17,6 +19,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -27,21 +30,32 @@ from executors import executor_types
 from gateway.auth import TokenRegistry
 from gateway.dispatch import Dispatcher
 from gateway.errors import GatewayError, describe_problems, field_problems
+from gateway.local_prefect import LocalPrefectServer
 from gateway.middleware import ERROR_SCOPE_KEY, BodySizeLimit, RequestAudit
 from gateway.settings import GatewaySettings
 from gateway.task_service import TaskService
+
+log = structlog.get_logger("cloud_agent.gateway")
 
 #: Modules whose ``router`` the app serves, in order.
 ROUTERS: tuple[str, ...] = (
     "gateway.tasks_api",
     "gateway.logs_ws",
     "gateway.alerts_api",
+    "gateway.incidents_api",
 )
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
 }
 
 
@@ -58,17 +72,43 @@ def create_app(
         service: a ready ``TaskService`` (tests); built from ``settings`` otherwise.
         dispatcher: how tasks run (tests and benchmarks); ``CLOUD_AGENT_DISPATCH`` otherwise.
     """
-    settings = settings or GatewaySettings()
+    from flows._prefect import configured_api_url
+    from flows.intake import stop_cycles
+    from flows.runs import settle_orphaned_runs
+
+    api_url = configured_api_url()
+    settings = (settings or GatewaySettings()).for_prefect_api(api_url)
     tokens = TokenRegistry.from_settings(settings)
     service = service or TaskService.from_settings(settings, dispatcher=dispatcher)
+    # Without a Prefect API, tasks run on the engine and the first alert starts this server for
+    # the cycles (never Prefect's temporary one: see gateway.local_prefect).
+    local_prefect = (
+        None
+        if api_url is not None
+        else LocalPrefectServer(
+            settings.local_prefect_home, port=settings.local_prefect_port, on_ready=settle_orphaned_runs
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
+        if local_prefect is not None:
+            log.info(
+                "no_prefect_api",
+                tasks="run on the engine, at once",
+                cycles=f"the first alert starts a local Prefect server in {settings.local_prefect_home}",
+            )
         try:
             yield
         finally:
-            await service.stop()
+            try:
+                await service.stop()
+            finally:
+                if local_prefect is not None:
+                    if local_prefect.started:
+                        stop_cycles()
+                    await asyncio.to_thread(local_prefect.stop)
 
     app = FastAPI(
         title="Cloud Agent task API",
@@ -83,6 +123,7 @@ def create_app(
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.service = service
+    app.state.local_prefect = local_prefect
     for module in ROUTERS:
         app.include_router(importlib.import_module(module).router)
     _install_error_handlers(app)
@@ -94,8 +135,14 @@ def create_app(
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    def answer(request: Request, status: int, code: str, message: str,
-               fields: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    def answer(
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
         request.scope[ERROR_SCOPE_KEY] = code
         body = {"error": {"code": code, "message": message, "fields": fields or []}}
         return JSONResponse(body, status_code=status, headers=headers)
@@ -173,10 +220,25 @@ _WS_PROTOCOL = "websockets-sansio"
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the task API with uvicorn until interrupted."""
+    """Run the task API with uvicorn until interrupted (SIGTERM or Ctrl-C: a clean shutdown that
+    stops what the gateway started, the local Prefect server included).
+
+    Raises:
+        ConfigurationError: the shared result storage is set but cannot be used from this host.
+    """
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=False, ws=_WS_PROTOCOL)
+    # The approval instructions a cycle prints name this server, unless told another address.
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    os.environ.setdefault("CLOUD_AGENT_URL", f"http://{reachable}:{port}")
+    settings = GatewaySettings()
+    if settings.dispatch == "work-pool":
+        # Checked again at start-up by the dispatcher; here a store this host cannot use stops
+        # the gateway with one line rather than inside uvicorn's start-up traceback.
+        from flows.result_storage import ensure_shared_storage
+
+        ensure_shared_storage(settings.result_storage)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False, ws=_WS_PROTOCOL)
 
 
 @contextmanager

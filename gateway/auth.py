@@ -2,8 +2,9 @@
 
 - ``viewer`` reads tasks and subscribes to their logs;
 - ``operator`` also runs tasks (a ``write``/``destructive`` one stops at ``approval_required``);
-- ``approver`` also runs ``write``/``destructive`` tasks and approves waiting ones; its tasks carry
-  ``Approval(approved_by=<token name>)``.
+- ``approver`` also runs ``write``/``destructive`` tasks, approves waiting ones and answers the fixes
+  incidents wait on (``gateway.incidents_api``); its tasks and answers carry ``<token name>`` as the
+  approver, a checked identity.
 
 Tokens are configured by a YAML file of SHA-256 digests (``CLOUD_AGENT_TOKENS_FILE``)::
 

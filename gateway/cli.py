@@ -6,28 +6,24 @@ approval; 4 timed out. Errors are one line on stderr; ``CLOUD_AGENT_DEBUG=1`` sh
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from executors import (
-    AgentSettings,
-    AuditQuery,
-    CloudAgent,
-    CloudAgentError,
-    EnvironmentCatalog,
-    TaskResult,
-    TaskSpec,
-    TaskStatus,
-)
+# The executors (and the shell analyser's grammar) load only in the commands that run or read
+# tasks: `--help` and the commands of other rooms start without them.
+from contract import Approval, CloudAgentError, TaskResult, TaskSpec, TaskStatus
 from gateway import cli_flows, cli_models
 from gateway.render import print_audit, print_result
+
+if TYPE_CHECKING:
+    from executors import CloudAgent
 
 app = typer.Typer(
     name="cloud-agent",
@@ -43,6 +39,25 @@ app.add_typer(audit_app, name="audit")
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+def _warnings_to_stderr() -> None:
+    """Warnings of the executors (a connection without a read-only credential...) go to stderr:
+    stdout is the result, which `--json` promises is one JSON document. The CLI owns its process's
+    logging, so this holds whatever configured structlog before (``is_configured`` is no guide:
+    ``structlog.testing.capture_logs`` sets it too). sys.stderr is looked up per logger, so a
+    redirected stderr (tests, wrappers) receives them."""
+    import structlog
+
+    structlog.configure(logger_factory=lambda *args: structlog.PrintLogger(sys.stderr))
+
+
+@app.callback()
+def _every_command() -> None:
+    # Before any command (not before --help, which needs no logging): the cycle, the demo and the
+    # workers log through the executors too.
+    _warnings_to_stderr()
+
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_TIMED_OUT = 0, 1, 2, 3, 4
 _EXIT_BY_STATUS = {
@@ -60,10 +75,12 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def current_user() -> str:
+    """The OS user running this command, from the process's real uid: ``USER``/``LOGNAME`` are the
+    caller's to set, so they cannot name an approver."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid:{os.getuid()}"
 
 
 @task_app.command("run")
@@ -89,16 +106,25 @@ def task_run(
 ) -> None:
     """Run one task and print its result."""
     task = _task_from_options(type_, command, agent_id, timeout, params, file)
-    if approve is not None:
-        task["approval"] = {"approved_by": current_user(), "reason": approve}
+    # An approval is this command's to give, never the task file's: whoever wrote the file could
+    # name anyone. ``--approve`` records the OS user who ran the command.
+    if task.pop("approval", None) is not None and approve is None:
+        stderr.print(
+            "note: the task file's 'approval' is ignored; approve with --approve REASON "
+            "(you are recorded as the approver)",
+            highlight=False,
+        )
     if server:
         from gateway.client import run_through_server
 
+        if approve is not None:  # the server records the approver its token names
+            task["approval"] = {"reason": approve}
         result = run_through_server(server, task, token=token)
     else:
         spec = _parse_task(task)
+        approval = Approval(approved_by=current_user(), reason=approve) if approve is not None else None
         with _local_agent() as agent:
-            result = agent.run(spec, actor=f"cli:{current_user()}")
+            result = agent.run(spec, actor=f"cli:{current_user()}", approval=approval)
     _show(result, as_json)
     raise typer.Exit(_EXIT_BY_STATUS.get(result.status, EXIT_FAILED))
 
@@ -152,6 +178,8 @@ def _parse_task(task: dict[str, Any]) -> TaskSpec:
 
 
 def _local_agent() -> CloudAgent:
+    from executors import CloudAgent
+
     try:
         return CloudAgent.from_settings()
     except CloudAgentError as exc:
@@ -174,6 +202,8 @@ def audit_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show the audit log, newest first."""
+    from executors import AuditQuery
+
     with _local_agent() as agent:
         records = agent.audit.query(AuditQuery(task_id=task_id, agent_id=agent_id, event=event, limit=limit))
     if as_json:
@@ -197,6 +227,8 @@ def audit_verify() -> None:
 @app.command("environments")
 def environments(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the configured environments, their work pools and agents."""
+    from executors import AgentSettings, EnvironmentCatalog
+
     settings = AgentSettings()
     try:
         catalog = EnvironmentCatalog.load(settings.resolved_config_dir(), settings.default_agent)
@@ -238,7 +270,12 @@ def serve(
 
 app.command("analyze")(cli_models.analyze)
 app.command("eval")(cli_models.evaluate)
+model_app = typer.Typer(help="The diagnosis model: train the one cloud-agent ships.", no_args_is_help=True)
+model_app.command("train")(cli_models.train_model)
+app.add_typer(model_app, name="model")
 app.command("incident")(cli_flows.incident)
+app.command("approve")(cli_flows.approve)
+app.command("reject")(cli_flows.reject)
 app.command("demo")(cli_flows.demo)
 app.command("worker")(cli_flows.worker)
 app.command("retrain")(cli_flows.retrain_command)

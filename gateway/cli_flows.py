@@ -1,28 +1,28 @@
-"""``cloud-agent incident``, ``demo``, ``worker`` and ``retrain``: the cycle from the command line.
+"""``cloud-agent incident``, ``approve``, ``reject``, ``demo``, ``worker`` and ``retrain``: the cycle
+from the command line.
 
 Plain typer command functions; ``gateway.cli`` registers them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.markdown import Markdown
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
-EXIT_USAGE = 2
+EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
 
 
 def _fail(message: str) -> None:
@@ -38,7 +38,9 @@ def _quiet_prefect() -> None:
 
 
 def _show_progress() -> None:
-    handler = RichHandler(console=stderr, show_path=False, show_level=False, markup=False)
+    from gateway.cli_progress import CycleProgress  # rich's logging handler: only for the cycle's commands
+
+    handler = CycleProgress(console=stderr, show_path=False, show_level=False, markup=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
     progress = logging.getLogger("cloud_agent.cycle")
     progress.handlers[:] = [handler]
@@ -65,8 +67,43 @@ def incident(
     except InvalidAlert as exc:
         _fail(str(exc))
     _show_progress()
-    report = _run_cycle(group)
+    with _prefect_for_the_cycle():
+        report = _run_cycle(group)
     _print_report(report, as_json)
+
+
+@contextlib.contextmanager
+def _prefect_for_the_cycle() -> Iterator[None]:
+    """The Prefect API the cycle runs against: the configured one, else the installation's local
+    server — the gateway's if it runs one (its task API can then answer the approval), else one
+    started for this command with its UI (Prefect's own fallback has no UI: nobody could approve)."""
+    from flows._prefect import configured_api_url, use_api
+
+    if configured_api_url() is not None:
+        yield
+        return
+    from flows._runtime import settings
+    from flows.runs import settle_orphaned_runs
+    from gateway.local_prefect import LocalPrefectServer, LocalPrefectUnavailable
+
+    server = LocalPrefectServer(settings().local_prefect_home, on_ready=settle_orphaned_runs)
+    url = server.start()
+    if server.owned:
+        stderr.print(
+            f"no Prefect server configured (PREFECT_API_URL): starting a local one, UI at {server.ui_url} "
+            f"(its data in {server.home}); a `cloud-agent serve` started meanwhile shares it",
+            highlight=False,
+        )
+    try:
+        server.wait_ready(server.startup_seconds)
+    except LocalPrefectUnavailable as exc:
+        server.stop()
+        _fail(str(exc))
+    use_api(url)
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 def _run_cycle(group: Any) -> dict[str, Any]:
@@ -75,10 +112,56 @@ def _run_cycle(group: Any) -> dict[str, Any]:
     return rca_incident(group)
 
 
+_SERVER_OPTION = typer.Option(
+    "--server", envvar="CLOUD_AGENT_URL", help="The task API (cloud-agent serve) that holds the incident."
+)
+_TOKEN_OPTION = typer.Option("--token", envvar="CLOUD_AGENT_TOKEN", help="An approver's bearer token.")
+
+
+def approve(
+    flow_run_id: Annotated[str, typer.Argument(help="The incident's flow run id (the cycle prints it).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the approval).")] = "",
+    server: Annotated[str, _SERVER_OPTION] = "http://127.0.0.1:8080",
+    token: Annotated[str | None, _TOKEN_OPTION] = None,
+) -> None:
+    """Approve the fix an incident waits on, through the task API (you are recorded by your token's name)."""
+    _decide(flow_run_id, approve=True, reason=reason, server=server, token=token)
+
+
+def reject(
+    flow_run_id: Annotated[str, typer.Argument(help="The incident's flow run id (the cycle prints it).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the rejection).")] = "",
+    server: Annotated[str, _SERVER_OPTION] = "http://127.0.0.1:8080",
+    token: Annotated[str | None, _TOKEN_OPTION] = None,
+) -> None:
+    """Reject the fix an incident waits on, through the task API (it is not applied)."""
+    _decide(flow_run_id, approve=False, reason=reason, server=server, token=token)
+
+
+def _decide(flow_run_id: str, *, approve: bool, reason: str, server: str, token: str | None) -> None:
+    from gateway.client import ApiRequestFailed, CloudAgentClient
+
+    if not token:
+        _fail("an approver's token is needed: set CLOUD_AGENT_TOKEN or pass --token")
+    try:
+        with CloudAgentClient(server, token) as client:
+            answer = (client.approve_incident if approve else client.reject_incident)(flow_run_id, reason)
+    except ApiRequestFailed as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_REFUSED if exc.status in (401, 403) else EXIT_FAILED) from None
+    where = f" ({answer['flow_run_url']})" if answer.get("flow_run_url") else ""
+    stdout.print(
+        f"{answer['decision']} by {answer['decided_by']}: incident {answer['flow_run_id']} resumes{where}",
+        highlight=False,
+    )
+
+
 def _print_report(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=2, default=str))
         return
+    from rich.markdown import Markdown
+
     from flows.report import CycleReport, render_markdown
 
     stdout.print(Markdown(render_markdown(CycleReport.model_validate(report))))
@@ -115,7 +198,9 @@ def demo(
         local_prefect_server(workdir / "prefect") as api_url,
         prepared_incident(scenario, workdir, seed=seed) as prepared,
     ):
-        os.environ["PREFECT_API_URL"] = api_url
+        from flows._prefect import use_api
+
+        use_api(api_url)
         os.environ["CLOUD_AGENT_CONFIG_DIR"] = str(prepared.config_dir)
         os.environ.setdefault("CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS", "120")
         os.environ.setdefault("CLOUD_AGENT_FIX_SETTLE_SECONDS", "1")
@@ -170,14 +255,22 @@ def worker(
         pool = environment.work_pool or f"rca-{env}"
     if not os.environ.get("PREFECT_API_URL"):
         _fail("a worker needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+    import asyncio
+
+    from flows.result_storage import ensure_shared_storage
     from flows.task_lane import serve_environment_tasks
     from flows.worker import serve_pool
 
+    try:  # a store this host cannot use is a configuration error now, not a lost result later
+        storage = ensure_shared_storage(current.result_storage)
+    except CloudAgentError as exc:
+        _fail(str(exc))
     assert pool is not None
     what = f"work pool [bold]{pool}[/bold]" + (
         f" and the single tasks of environment [bold]{env}[/bold]" if env else ""
     )
-    stderr.print(f"serving {what}; Ctrl-C to stop", highlight=False)
+    where = f"results to {storage.url}" if storage else "results in this host's Prefect folder (one machine only)"
+    stderr.print(f"serving {what}; {where}; Ctrl-C to stop", highlight=False)
     poll = poll_seconds or current.worker_poll_seconds
 
     async def serve() -> None:
@@ -190,15 +283,17 @@ def worker(
         asyncio.run(serve())
     except KeyboardInterrupt:
         sys.exit(130)
+    except asyncio.CancelledError:  # SIGTERM (systemd's stop): the task worker cancels the serving task
+        stderr.print("stopped", highlight=False)
 
 
 def retrain_command(
-    simulated_cases: Annotated[int, typer.Option(help="Simulated incidents mixed with the stored outcomes.")] = 300,
-    seed: Annotated[int, typer.Option()] = 0,
+    cases: Annotated[int, typer.Option(help="Generated incidents per generator, mixed with stored outcomes.")] = 240,
+    seed: Annotated[int, typer.Option()] = 20_261_125,
 ) -> None:
-    """Retrain the ranker from stored outcomes now (what the scheduled deployment does)."""
+    """Retrain the models from stored outcomes now (what the scheduled deployment does)."""
     _quiet_prefect()
     from flows.retrain import retrain_model
 
-    report = retrain_model(simulated_cases=simulated_cases, seed=seed)
+    report = retrain_model(cases=cases, seed=seed)
     stdout.print(json.dumps(report, indent=2, default=str))

@@ -1,27 +1,30 @@
-"""``cloud-agent analyze`` and ``cloud-agent eval``: the diagnosis models from the command line.
+"""``cloud-agent analyze``, ``cloud-agent eval`` and ``cloud-agent model train``: the diagnosis models
+from the command line.
 
-Two plain typer command functions; ``gateway.cli`` registers them. Errors are one line on
-stderr with exit code 2.
+Plain typer command functions; ``gateway.cli`` registers them. ``analyze`` loads no Prefect and no
+scikit-learn: the model is numpy arrays (the state folder's promoted one, else the shipped one).
+Errors are one line on stderr with exit code 2.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-import models
-from models import Analysis, EvaluationReport, HypothesisRanker, ModelsError
+if TYPE_CHECKING:
+    from models import Analysis, Fold
 
 EXIT_USAGE = 2
 
 _MODEL_DIR_HELP = (
-    "Model store folder: its promoted model is used (the cold-start model is trained and saved "
-    "there on first use). Without it the cold-start model is trained in memory (about 15 s)."
+    "Model store folder: its promoted model is used. Default: the state folder's models "
+    "(CLOUD_AGENT_STATE_DIR/models), else the model shipped with cloud-agent."
 )
 
 
@@ -30,11 +33,11 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _ranker(model_dir: Path | None) -> HypothesisRanker:
-    if model_dir is not None:
-        return models.default_ranker(models.ModelStore(model_dir))
-    typer.echo("training the cold-start model from the simulator (pass --model-dir to keep it)...", err=True)
-    return models.cold_start_ranker()
+def _model_dir(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    state = os.environ.get("CLOUD_AGENT_STATE_DIR")
+    return (Path(state) if state else Path.home() / ".local" / "state" / "cloud-agent") / "models"
 
 
 def _epoch(text: str) -> float:
@@ -67,19 +70,31 @@ def analyze(
     ] = None,
     topology: Annotated[Path | None, typer.Option("--topology", help="Call graph: JSON or YAML.")] = None,
     alert_time: Annotated[
-        str | None, typer.Option("--alert-time", help="When the alert fired: epoch seconds or ISO 8601.")
+        str | None, typer.Option("--alert-time", help="When the alert began: epoch seconds or ISO 8601.")
+    ] = None,
+    alert_service: Annotated[
+        str | None, typer.Option("--alert-service", help="The component that paged (the alert's service label).")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help=_MODEL_DIR_HELP)] = None,
     top: Annotated[int, typer.Option("--top", min=1, max=50, help="How many hypotheses to show.")] = 5,
 ) -> None:
     """Rank the likely root causes of an incident from its telemetry."""
+    from models import ModelsError, ModelStore, active_model
+    from models import analyze as run_analysis
+    from models.store import load_telemetry, read_topology
+
     try:
-        data = models.load_telemetry(telemetry, logs, traces)
-        graph = models.Topology.load(topology) if topology is not None else None
+        data = load_telemetry(telemetry, logs, traces)
+        graph = read_topology(topology) if topology is not None else None
         when = _epoch(alert_time) if alert_time is not None else None
-        ranker = _ranker(model_dir)
-        analysis = models.analyze(data, topology=graph, alert_time=when, ranker=ranker, top_k=top)
+        folder = _model_dir(model_dir)
+        if model_dir is not None and not folder.is_dir():
+            _fail(f"--model-dir {str(folder)!r} is not a folder")
+        model, _ = active_model(ModelStore(folder))
+        analysis = run_analysis(
+            data, topology=graph, alert_time=when, model=model, alert_service=alert_service, top_k=top
+        )
     except ModelsError as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -101,12 +116,13 @@ def render_analysis(analysis: Analysis) -> str:
         f"{'#':>2}  {'component':<24} {'fault':<18} {'confidence':>10}  evidence",
     ]
     for hypothesis in analysis.hypotheses:
+        fault = hypothesis.fault.value + (f" ({hypothesis.metric})" if hypothesis.metric else "")
         evidence = [item.summary for item in hypothesis.evidence[:3]] or ["-"]
-        lines.append(
-            f"{hypothesis.rank:>2}  {hypothesis.component:<24} {hypothesis.fault.value:<18} "
-            f"{hypothesis.confidence:>10.3f}  {evidence[0]}"
-        )
+        head = f"{hypothesis.rank:>2}  {hypothesis.component:<24} {fault:<18} {hypothesis.confidence:>10.3f}"
+        lines.append(f"{head}  {evidence[0]}")
         lines += [f"{'':>59}{item}" for item in evidence[1:]]
+        if hypothesis.rank == 1 and hypothesis.missing_evidence:
+            lines.append(f"{'':>4}not claimed, for want of evidence: {'; '.join(hypothesis.missing_evidence[:3])}")
     if analysis.baseline:
         top = analysis.baseline[0]
         lines += ["", f"baseline (BARO) top: {top.service} {top.fault.value} via {top.metric} (score {top.score:.1f})"]
@@ -115,46 +131,81 @@ def render_analysis(analysis: Analysis) -> str:
 
 
 def evaluate(
-    cases: Annotated[int, typer.Option("--cases", min=1, help="Simulated incidents to evaluate on.")] = 100,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated incidents.")] = 1,
+    generator: Annotated[
+        str, typer.Option("--generator", help="The generator to score on: simulator, queueing, pyrca-linear, ...")
+    ] = "simulator",
+    cases: Annotated[int, typer.Option("--cases", min=1, help="Incidents to score on.")] = 60,
+    train_cases: Annotated[int, typer.Option("--train-cases", min=10, help="Training incidents per generator.")] = 120,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the incidents.")] = 1,
+    deployed: Annotated[
+        bool,
+        typer.Option(
+            "--deployed",
+            help="Score the deployed model as it is, instead of one trained without the generator's family.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help=_MODEL_DIR_HELP)] = None,
 ) -> None:
-    """AC@1, AC@3 and Avg@5 of the ranker and of the BARO baseline on simulated incidents."""
-    if seed == models.COLD_START_SEED:
-        typer.echo(f"warning: seed {seed} is the cold-start training seed", err=True)
+    """Accuracy and calibration on one generator, by default as one fold of leave-one-generator-out:
+    a model trained on every other family of generators, scored on this one."""
+    import models
+    from models.generators import generator as find_generator
+
     try:
-        ranker = _ranker(model_dir)
-        incidents = models.simulate_cases(cases, seed, faults=list(models.FaultType))
-        report = models.evaluate(incidents, ranker)
-    except ModelsError as exc:
+        family = find_generator(generator).family
+        if deployed:
+            model, metadata = models.active_model(models.ModelStore(_model_dir(model_dir)))
+            incidents = models.generate(generator, cases, seed)
+            reports = [models.evaluate(model, incidents, view=view) for view in ("full", "metrics_only")]
+            folds = [models.Fold(left_out=generator, trained_on=[f"deployed {metadata.version}"], reports=reports)]
+        else:
+            trained_on = [name for name in models.TRAINING_GENERATORS if find_generator(name).family != family]
+            typer.echo(f"training on {', '.join(trained_on)} ({train_cases} incidents each)...", err=True)
+            folds = models.leave_one_generator_out([generator], train_cases=train_cases, test_cases=cases, seed=seed)
+    except models.ModelsError as exc:
         _fail(str(exc))
     if json_output:
-        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+        typer.echo(json.dumps([fold.model_dump(mode="json") for fold in folds], indent=2))
     else:
-        typer.echo(render_evaluation(report))
+        typer.echo(render_folds(folds))
 
 
-def render_evaluation(report: EvaluationReport) -> str:
-    """Ranker and baseline side by side, overall and per fault type."""
-    header = (
-        f"{'':<20} {'n':>4}  {'ranker AC@1':>11} {'AC@3':>6} {'Avg@5':>6}   "
-        f"{'baseline AC@1':>13} {'AC@3':>6} {'Avg@5':>6}"
-    )
-    lines = [header]
-    for name, (ranker, baseline) in [("all", (report.ranker, report.baseline)), *report.per_fault.items()]:
-        lines.append(
-            f"{name:<20} {ranker.n:>4}  {ranker.ac1:>11.3f} {ranker.ac3:>6.3f} {ranker.avg5:>6.3f}   "
-            f"{baseline.ac1:>13.3f} {baseline.ac3:>6.3f} {baseline.avg5:>6.3f}"
-        )
-    lines += [
-        "",
-        f"service level: ranker AC@1 {report.ranker.service_ac1:.3f}, AC@3 {report.ranker.service_ac3:.3f}, "
-        f"Avg@5 {report.ranker.service_avg5:.3f}; baseline AC@1 {report.baseline.service_ac1:.3f}, "
-        f"AC@3 {report.baseline.service_ac3:.3f}, Avg@5 {report.baseline.service_avg5:.3f}",
-        f"calibration (top-5 hypotheses): ECE {report.ece:.3f}, Brier {report.brier:.3f}; "
-        f"top-1 ECE {report.top1_ece:.3f}",
-        f"{report.seconds_per_case:.3f} s per case",
+def render_folds(folds: list[Fold]) -> str:
+    """One line per fold and view: accuracy, fault typing and calibration."""
+    lines = [
+        f"{'left out':<16} {'view':<13} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'AC@5':>6} {'Avg@5':>6} "
+        f"{'fault':>6} {'ECE@1':>6} {'ECE@5':>6} {'s/case':>7}"
     ]
+    for fold in folds:
+        for report in fold.reports:
+            lines.append(
+                f"{fold.left_out:<16} {report.view:<13} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} "
+                f"{report.ac5:>6.3f} {report.avg5:>6.3f} {_value(report.fault_ac1)} {report.top1_ece:>6.3f} "
+                f"{report.top5_ece:>6.3f} {report.seconds_per_case:>7.3f}"
+            )
+        lines.append(f"{'':<16} trained on: {', '.join(fold.trained_on)}")
     return "\n".join(lines)
 
+
+def _value(number: float) -> str:
+    return f"{number:>6.3f}" if math.isfinite(number) else f"{'-':>6}"
+
+
+def train_model(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the model to (compiled.npz, metadata.json).")],
+    cases: Annotated[int, typer.Option("--cases", min=10, help="Incidents per generator.")] = 240,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the incidents.")] = 20_261_125,
+    gate_cases: Annotated[int, typer.Option("--gate-cases", min=0, help="Incidents per left-out fold (0: none).")] = 60,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Processes drawing incidents.")] = 2,
+) -> None:
+    """Train the model on every generator and write it where ``analyze`` finds it (``make model``
+    writes the shipped one), with its leave-one-generator-out scores in its metadata."""
+    import models
+    from models.learning import ship_model
+
+    try:
+        metadata = ship_model(out, cases=cases, seed=seed, gate_cases=gate_cases, n_jobs=jobs)
+    except models.ModelsError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(metadata.model_dump(mode="json"), indent=2))

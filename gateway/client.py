@@ -47,8 +47,9 @@ class CloudAgentClient:
     def __init__(self, base_url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None):
         self.base_url = base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, transport=transport,
-                                  timeout=httpx.Timeout(30.0, connect=10.0))
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, transport=transport, timeout=httpx.Timeout(30.0, connect=10.0)
+        )
 
     # -- the spec's methods ------------------------------------------------------------------
 
@@ -56,24 +57,34 @@ class CloudAgentClient:
         self, agent_id: str | None, command: str, sync: bool = True, timeout: float = 30
     ) -> dict[str, Any]:
         """Run a shell command on ``agent_id``."""
-        return self.run_task({"agent_id": agent_id, "type": "shell", "command": command, "sync": sync,
-                              "timeout": timeout})
+        return self.run_task(
+            {"agent_id": agent_id, "type": "shell", "command": command, "sync": sync, "timeout": timeout}
+        )
 
     def query_elasticsearch(
         self, agent_id: str | None, index: str, query: Mapping[str, Any], sync: bool = True, timeout: float = 60
     ) -> dict[str, Any]:
         """Search ``index`` with a query DSL ``query``."""
         params = {"connection": "default", "operation": "search", "index": index, "query": dict(query)}
-        return self.run_task({"agent_id": agent_id, "type": "elasticsearch", "params": params, "sync": sync,
-                              "timeout": timeout})
+        return self.run_task(
+            {"agent_id": agent_id, "type": "elasticsearch", "params": params, "sync": sync, "timeout": timeout}
+        )
 
     def query_k8s(
         self, agent_id: str | None, command: str, namespace: str | None = None, sync: bool = True, timeout: float = 60
     ) -> dict[str, Any]:
         """Run a (read-only) kubectl command."""
         params = {"namespace": namespace} if namespace else {}
-        return self.run_task({"agent_id": agent_id, "type": "k8s", "command": command, "params": params,
-                              "sync": sync, "timeout": timeout})
+        return self.run_task(
+            {
+                "agent_id": agent_id,
+                "type": "k8s",
+                "command": command,
+                "params": params,
+                "sync": sync,
+                "timeout": timeout,
+            }
+        )
 
     def get_task_result(self, task_id: str) -> dict[str, Any]:
         """A task's status and, once it ended, its result."""
@@ -88,21 +99,46 @@ class CloudAgentClient:
         wait = float(body.get("timeout", 30)) if body.get("sync", True) else 0.0
         return self._call("POST", "/api/v1/tasks", json=body, read_timeout=wait + HTTP_SLACK_SECONDS)
 
-    def query_postgres(self, agent_id: str | None, sql: str, connection: str = "default", sync: bool = True,
-                       timeout: float = 60) -> dict[str, Any]:
+    def query_postgres(
+        self, agent_id: str | None, sql: str, connection: str = "default", sync: bool = True, timeout: float = 60
+    ) -> dict[str, Any]:
         """Run a read-only SQL query on a PostgreSQL connection."""
-        return self.run_task({"agent_id": agent_id, "type": "postgres", "command": sql,
-                              "params": {"connection": connection}, "sync": sync, "timeout": timeout})
+        return self.run_task(
+            {
+                "agent_id": agent_id,
+                "type": "postgres",
+                "command": sql,
+                "params": {"connection": connection},
+                "sync": sync,
+                "timeout": timeout,
+            }
+        )
 
-    def execute_mysql(self, agent_id: str | None, sql: str, connection: str = "default", sync: bool = True,
-                      timeout: float = 60) -> dict[str, Any]:
+    def execute_mysql(
+        self, agent_id: str | None, sql: str, connection: str = "default", sync: bool = True, timeout: float = 60
+    ) -> dict[str, Any]:
         """Run SQL on a MySQL/MariaDB connection (writes stop at ``approval_required``)."""
-        return self.run_task({"agent_id": agent_id, "type": "mysql", "command": sql,
-                              "params": {"connection": connection}, "sync": sync, "timeout": timeout})
+        return self.run_task(
+            {
+                "agent_id": agent_id,
+                "type": "mysql",
+                "command": sql,
+                "params": {"connection": connection},
+                "sync": sync,
+                "timeout": timeout,
+            }
+        )
 
     def query_api(
-        self, agent_id: str | None, url: str, method: str = "GET", *, headers: Mapping[str, str] | None = None,
-        body: Any = None, sync: bool = True, timeout: float = 30,
+        self,
+        agent_id: str | None,
+        url: str,
+        method: str = "GET",
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        sync: bool = True,
+        timeout: float = 30,
     ) -> dict[str, Any]:
         """Call an HTTP endpoint from the agent."""
         params: dict[str, Any] = {"method": method, "url": url}
@@ -110,17 +146,28 @@ class CloudAgentClient:
             params["headers"] = dict(headers)
         if body is not None:
             params["body"] = body
-        return self.run_task({"agent_id": agent_id, "type": "api", "params": params, "sync": sync,
-                              "timeout": timeout})
+        return self.run_task({"agent_id": agent_id, "type": "api", "params": params, "sync": sync, "timeout": timeout})
 
     def approve(self, task_id: str, reason: str = "", sync: bool = True) -> dict[str, Any]:
         """Approve a task waiting in ``approval_required`` (needs an approver's token); it runs."""
-        return self._call("POST", f"/api/v1/tasks/{task_id}/approve", json={"reason": reason, "sync": sync},
-                          read_timeout=3600.0 if sync else 30.0)
+        return self._call(
+            "POST",
+            f"/api/v1/tasks/{task_id}/approve",
+            json={"reason": reason, "sync": sync},
+            read_timeout=3600.0 if sync else 30.0,
+        )
 
     def reject(self, task_id: str, reason: str = "") -> dict[str, Any]:
         """Refuse a task waiting in ``approval_required``."""
         return self._call("POST", f"/api/v1/tasks/{task_id}/reject", json={"reason": reason})
+
+    def approve_incident(self, flow_run_id: str, reason: str = "") -> dict[str, Any]:
+        """Approve the fix an incident (``rca-incident`` flow run) waits on; needs an approver's token."""
+        return self._call("POST", f"/api/v1/incidents/{flow_run_id}/approve", json={"reason": reason})
+
+    def reject_incident(self, flow_run_id: str, reason: str = "") -> dict[str, Any]:
+        """Reject the fix an incident waits on; needs an approver's token."""
+        return self._call("POST", f"/api/v1/incidents/{flow_run_id}/reject", json={"reason": reason})
 
     def list_tasks(self, **filters: Any) -> dict[str, Any]:
         """The history: ``agent_id``, ``type``, ``status``, ``since``, ``until``, ``limit``, ``offset``."""
@@ -152,8 +199,11 @@ class CloudAgentClient:
             found = body.get("error") if isinstance(body, dict) else None
             error: dict[str, Any] = found if isinstance(found, dict) else {}
             message = error.get("message") or response.text[:200] or response.reason_phrase
-            raise ApiRequestFailed(f"{response.status_code} {message}", status=response.status_code,
-                                   code=error.get("code", f"http_{response.status_code}"))
+            raise ApiRequestFailed(
+                f"{response.status_code} {message}",
+                status=response.status_code,
+                code=error.get("code", f"http_{response.status_code}"),
+            )
         return body
 
     def close(self) -> None:

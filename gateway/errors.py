@@ -5,11 +5,13 @@
     ├── Forbidden              403  the token's role may not do this
     ├── TaskNotFound           404
     ├── AgentNotFound          404  an ``agent_id`` no environment declares
-    ├── NotAwaitingApproval    409  approve/reject of a task that is not waiting for it
+    ├── IncidentNotFound       404  no incident (``rca-incident`` flow run) by that id
+    ├── NotAwaitingApproval    409  approve/reject of a task or an incident that is not waiting for it
     ├── PayloadTooLarge        413
     ├── InvalidRequest         422  names the field
     ├── QueueFull              429  the agent's queue is full; retry after a while
-    └── DispatchUnavailable    503  no way to run the task (Prefect unreachable, no deployment)
+    ├── DispatchUnavailable    503  no way to run the task (Prefect unreachable, no deployment)
+    └── PrefectUnavailable     503  the Prefect API that holds the incidents cannot be reached
 
 Every error leaves the API as ``{"error": {"code", "message"}}``.
 """
@@ -60,6 +62,11 @@ class AgentNotFound(GatewayError):
     code = "unknown_agent"
 
 
+class IncidentNotFound(GatewayError):
+    status = 404
+    code = "incident_not_found"
+
+
 class NotAwaitingApproval(GatewayError):
     status = 409
     code = "not_awaiting_approval"
@@ -91,6 +98,11 @@ class QueueFull(GatewayError):
 class DispatchUnavailable(GatewayError):
     status = 503
     code = "dispatch_unavailable"
+
+
+class PrefectUnavailable(GatewayError):
+    status = 503
+    code = "prefect_unavailable"
 
 
 def field_problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:

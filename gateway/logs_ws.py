@@ -89,8 +89,9 @@ async def task_logs(websocket: WebSocket) -> None:
                 await outbox.put({"type": "pong", "data": {}})
                 continue
             if kind not in ("task.subscribe_logs", "task.unsubscribe_logs"):
-                await outbox.put(_error(
-                    "unknown_message_type", f"unknown message type {repr(kind)[:80]}; use task.subscribe_logs"))
+                await outbox.put(
+                    _error("unknown_message_type", f"unknown message type {repr(kind)[:80]}; use task.subscribe_logs")
+                )
                 continue
             task_id = data.get("task_id")
             if not isinstance(task_id, str) or not TASK_ID.fullmatch(task_id):

@@ -131,8 +131,9 @@ class LogHub:
         if log is None:
             return
         log.seq += 1
-        entry = LogLine(task_id=task_id, seq=log.seq, stream="stderr" if stream == "stderr" else "stdout",
-                        line=line, at=at)
+        entry = LogLine(
+            task_id=task_id, seq=log.seq, stream="stderr" if stream == "stderr" else "stdout", line=line, at=at
+        )
         log.lines.append(entry)
         if log.subscribers:
             message = log_message(entry)

@@ -77,11 +77,13 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         scope[ERROR_SCOPE_KEY] = "payload_too_large"
         body = error_body("payload_too_large", f"the request body is larger than {self.max_bytes} bytes")
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from executors import AuditRecord, TaskResult, TaskStatus
+from contract import TaskResult, TaskStatus
+
+if TYPE_CHECKING:
+    from executors import AuditRecord
 
 _STATUS_STYLE = {
     TaskStatus.SUCCEEDED: "green",

@@ -120,7 +120,7 @@ class TaskService:
             dispatcher=dispatcher
             or make_dispatcher(
                 settings.dispatch,
-                settings.gateway_run_as,
+                settings.gateway_run_as or "engine",
                 threads=settings.gateway_threads,
                 poll_seconds=settings.gateway_poll_seconds,
                 pickup_grace_seconds=settings.pickup_grace_seconds,

@@ -26,9 +26,25 @@ from executors import ConfigurationError, ErrorInfo, TaskResult, TaskStatus
 from gateway.schemas import TaskSummary, TaskView
 
 _COLUMNS = (
-    "id", "created_at", "agent_id", "environment", "type", "status", "submitted_by", "approved_by",
-    "dispatch", "gateway", "invocation", "started_at", "finished_at", "flow_run_id", "exit_code",
-    "error", "spec", "pending_spec", "result",
+    "id",
+    "created_at",
+    "agent_id",
+    "environment",
+    "type",
+    "status",
+    "submitted_by",
+    "approved_by",
+    "dispatch",
+    "gateway",
+    "invocation",
+    "started_at",
+    "finished_at",
+    "flow_run_id",
+    "exit_code",
+    "error",
+    "spec",
+    "pending_spec",
+    "result",
 )
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS tasks (
@@ -104,9 +120,21 @@ class TaskRecord(BaseModel):
 
     def as_row(self) -> tuple[Any, ...]:
         values: dict[str, Any] = {
-            **self.model_dump(mode="json", include={"id", "agent_id", "environment", "type", "submitted_by",
-                                                    "approved_by", "dispatch", "gateway", "invocation",
-                                                    "flow_run_id"}),
+            **self.model_dump(
+                mode="json",
+                include={
+                    "id",
+                    "agent_id",
+                    "environment",
+                    "type",
+                    "submitted_by",
+                    "approved_by",
+                    "dispatch",
+                    "gateway",
+                    "invocation",
+                    "flow_run_id",
+                },
+            ),
             "status": self.status.value,
             "created_at": _timestamp(self.created_at),
             "started_at": _timestamp(self.started_at),
@@ -169,8 +197,9 @@ class SQLiteTaskStore:
         """Insert or replace ``record``."""
         placeholders = ", ".join("?" for _ in _COLUMNS)
         with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO tasks ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                             record.as_row())
+            self._db.execute(
+                f"INSERT OR REPLACE INTO tasks ({', '.join(_COLUMNS)}) VALUES ({placeholders})", record.as_row()
+            )
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._lock:
@@ -191,9 +220,12 @@ class SQLiteTaskStore:
         """Records matching ``query``, newest first, and how many match in all."""
         clauses: list[str] = []
         args: list[Any] = []
-        for column, value in (("agent_id", query.agent_id), ("type", query.type),
-                              ("status", query.status.value if query.status else None),
-                              ("submitted_by", query.submitted_by)):
+        for column, value in (
+            ("agent_id", query.agent_id),
+            ("type", query.type),
+            ("status", query.status.value if query.status else None),
+            ("submitted_by", query.submitted_by),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)

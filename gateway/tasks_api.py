@@ -119,8 +119,13 @@ async def create_task(
     return _answer(response, view)
 
 
-@router.get("/api/v1/tasks/{task_id}", response_model=TaskView, responses=_TASK_ERRORS, summary="A task and its result",
-            operation_id="get_task")
+@router.get(
+    "/api/v1/tasks/{task_id}",
+    response_model=TaskView,
+    responses=_TASK_ERRORS,
+    summary="A task and its result",
+    operation_id="get_task",
+)
 async def get_task(
     task_id: TaskId, principal: Annotated[Principal, Depends(require(Role.VIEWER))], tasks: Service
 ) -> TaskView:
@@ -128,8 +133,14 @@ async def get_task(
     return tasks.get(task_id)
 
 
-@router.get("/api/v1/tasks", response_model=TaskPage, responses=_TASK_ERRORS, summary="Task history",
-            operation_id="list_tasks", dependencies=[Depends(_single_valued)])
+@router.get(
+    "/api/v1/tasks",
+    response_model=TaskPage,
+    responses=_TASK_ERRORS,
+    summary="Task history",
+    operation_id="list_tasks",
+    dependencies=[Depends(_single_valued)],
+)
 async def list_tasks(
     principal: Annotated[Principal, Depends(require(Role.VIEWER))],
     tasks: Service,
@@ -143,8 +154,16 @@ async def list_tasks(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TaskPage:
     """Tasks newest first, filtered by agent, type, status, submitter and creation time."""
-    query = TaskQuery(agent_id=agent_id, type=type, status=status, submitted_by=submitted_by,
-                      since=_aware(since), until=_aware(until), limit=limit, offset=offset)
+    query = TaskQuery(
+        agent_id=agent_id,
+        type=type,
+        status=status,
+        submitted_by=submitted_by,
+        since=_aware(since),
+        until=_aware(until),
+        limit=limit,
+        offset=offset,
+    )
     return tasks.history(query)
 
 
@@ -183,8 +202,13 @@ async def reject_task(
     return tasks.reject(task_id, principal, body or RejectRequest())
 
 
-@router.get("/api/v1/agents", response_model=dict[str, str], responses=_AUTH_ERRORS, summary="Agents",
-            operation_id="list_agents")
+@router.get(
+    "/api/v1/agents",
+    response_model=dict[str, str],
+    responses=_AUTH_ERRORS,
+    summary="Agents",
+    operation_id="list_agents",
+)
 async def list_agents(principal: Annotated[Principal, Depends(require(Role.VIEWER))], tasks: Service) -> dict[str, str]:
     """``{agent id: environment}`` for every agent tasks may name."""
     return tasks.catalog.agents()
@@ -193,7 +217,7 @@ async def list_agents(principal: Annotated[Principal, Depends(require(Role.VIEWE
 @router.get("/healthz", response_model=HealthView, tags=["health"], summary="Liveness", operation_id="health")
 async def health(tasks: Service) -> HealthView:
     """The gateway is up, and how it dispatches tasks."""
-    return HealthView(dispatch=tasks.dispatcher.name, run_as=tasks.settings.gateway_run_as)
+    return HealthView(dispatch=tasks.dispatcher.name, run_as=tasks.settings.gateway_run_as or "engine")
 
 
 def _aware(value: datetime | None) -> datetime | None:

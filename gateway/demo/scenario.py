@@ -25,6 +25,7 @@ import pandas as pd
 import psycopg
 import yaml
 
+from gateway.demo import accounts
 from gateway.demo.faults import (
     FailingDependency,
     MySQLConnectionHog,
@@ -81,11 +82,12 @@ def prepared_incident(
     with ExitStack() as stack:
         pg = {**LOCAL_POSTGRES, **(postgres or {})}
         dsn = " ".join(f"{key}={value}" for key, value in pg.items())
-        connections: dict[str, dict[str, Any]] = _local_connections(pg)
+        connections: dict[str, dict[str, Any]] = _local_connections(pg, dsn)
         faults: dict[str, Any] = {}
         injected_at = time.monotonic()
         bindings = _bind(incident.topology, root_service, scenario, stack, connections, faults, dsn)
         _seed_telemetry(shifted, dsn)
+        accounts.grant_postgres_schema(dsn, SCHEMA)
         config_dir = _write_environment(workdir / "deployments", bindings, connections)
         alert = _alertmanager_payload(shifted, root_service)
         # An alert fires once its condition has lasted (Alertmanager's `for:`): by then stuck
@@ -126,11 +128,13 @@ def _shift_to_now(incident: SimulatedIncident) -> SimulatedIncident:
     )
 
 
-def _local_connections(postgres: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _local_connections(postgres: Mapping[str, Any], dsn: str) -> dict[str, dict[str, Any]]:
+    """This machine's servers; reads go through their read-only accounts where they have them."""
+    mysql = {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}
     return {
-        "postgres": {"default": dict(postgres)},
-        "mysql": {"default": {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}},
-        "redis": {"default": {"url": "redis://127.0.0.1:6379/0"}},
+        "postgres": {"default": {**postgres, **accounts.postgres_read(dsn)}},
+        "mysql": {"default": {**mysql, **accounts.mysql_read(mysql)}},
+        "redis": {"default": {"url": "redis://127.0.0.1:6379/0", **accounts.redis_read("127.0.0.1", 6379)}},
         "api": {"default": {}},
     }
 
@@ -175,7 +179,8 @@ def _bind(
             root_entry["health_url"] = f"{failing.url}/{root}/health"
         elif scenario == "cache":
             storm = faults["cache"] = stack.enter_context(RedisEvictionStorm())
-            connections["redis"]["evicting"] = {"url": storm.url}
+            accounts.create_redis_read_user("127.0.0.1", storm.port)
+            connections["redis"]["evicting"] = {"url": storm.url, **accounts.redis_read("127.0.0.1", storm.port)}
             root_entry["connection"] = "evicting"
     return {"services": services, "calls": [list(edge) for edge in topology.calls]}
 
