@@ -33,11 +33,11 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 def plain_fan_out(alert: Any) -> tuple[float, int, str]:
     """The same plans, run concurrently with asyncio over the bare engine; seconds, tasks, top."""
-    from flows._models import current_ranker, outcome_store
+    from flows._models import current_model, outcome_store
     from flows._runtime import cloud_agent
     from flows.context import incident_context
     from models import Telemetry, analyze, detect
-    from models.collection import (
+    from models.playbook.collection import (
         evidence_from_results,
         metrics_from_results,
         plan_evidence,
@@ -57,7 +57,7 @@ def plain_fan_out(alert: Any) -> tuple[float, int, str]:
         return list(await asyncio.gather(*(one(item) for item in plan)))
 
     assert ctx.sources.metrics is not None
-    from models.collection import plan_metrics
+    from models.playbook.collection import plan_metrics
 
     metrics_plan = plan_metrics(ctx.sources.metrics, ctx.services(), ctx.window)
     metrics = metrics_from_results(metrics_plan, asyncio.run(run_all(metrics_plan)))
@@ -67,16 +67,15 @@ def plain_fan_out(alert: Any) -> tuple[float, int, str]:
     follow_ups = plan_follow_ups(ctx.sources, evidence.logs, ctx.window)
     if follow_ups:
         asyncio.run(run_all(follow_ups))
-    ranker, version = current_ranker()
     analysis = analyze(
         Telemetry(metrics=metrics, logs=evidence.logs, traces=evidence.traces),
         topology=ctx.topology,
         observations=evidence.observations,
         alert_time=ctx.alert_time,
-        ranker=ranker,
+        model=current_model(),
         target=ctx.target,
+        alert_service=ctx.alert_service,
         history=outcome_store().fix_history(),
-        model_version=version,
     )
     top = analysis.hypotheses[0]
     tasks = len(metrics_plan) + len(evidence_plan) + len(follow_ups)
@@ -116,12 +115,12 @@ def main() -> None:
     ):
         os.environ["PREFECT_API_URL"] = api_url
         os.environ["CLOUD_AGENT_CONFIG_DIR"] = str(demo.config_dir)
-        from flows._models import current_ranker
+        from flows._models import current_model
         from flows.alerts import parse_alert_group
 
         started = time.perf_counter()
-        current_ranker()  # the cold-start model is trained once, outside the timings
-        print(f"cold-start model ready in {time.perf_counter() - started:.1f} s (not timed below)")
+        current_model()  # loaded once (the shipped one), outside the timings
+        print(f"model loaded in {time.perf_counter() - started:.2f} s (not timed below)")
         group = parse_alert_group(demo.alert)
         plain, cycle = [], []
         for index in range(args.rounds):

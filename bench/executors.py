@@ -5,22 +5,24 @@ policy, audit start+finish records in SQLite, timeouts, caps, secret masking) an
 same operation on the bare driver with an already-open connection. Prints medians, the ratio and
 the overhead in ms. Target (issue 2): under 2 ms of overhead per task for SQL and Redis.
 
+``shell`` runs in the sandbox (bubblewrap as the sandbox user); ``shell-nosandbox`` is the same task in
+an environment with ``sandbox: off``: their difference is the sandbox's cost per task (target, issue
+11: at most 15 ms at the median).
+
     .venv/bin/python bench/executors.py [--runs 200] [--types shell,postgres,...]
 
 The elasticsearch, clickhouse, prometheus and k8s rows use the executor tests' servers
-(``tests/executors/servers.py``): osmem-server, embedded chdb, Debian's prometheus (skipped when
+(``tests/executor_servers.py``): osmem-server, embedded chdb, Debian's prometheus (skipped when
 not installed) and the recorded Kubernetes API.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.server
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,20 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from executors import CloudAgent, EnvironmentCatalog, TaskStatus, open_audit_log
-from tests.environments import write_test_environments
-
-
-class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+from tests.environments import write_environment, write_test_environments
+from tests.http_stubs import health_endpoint
 
 
 def _median_ms(action: Callable[[], Any], runs: int, warmup: int = 10) -> float:
@@ -74,6 +64,7 @@ def _direct_actions(url: str) -> dict[str, Callable[[], Any]]:
 
     return {
         "shell": lambda: subprocess.run(["bash", "-c", "echo ok"], capture_output=True, check=True),
+        "shell-nosandbox": lambda: subprocess.run(["bash", "-c", "echo ok"], capture_output=True, check=True),
         "postgres": lambda: pg.execute("SELECT 1").fetchall(),
         "mysql": mysql_select,
         "redis": lambda: rd.execute_command("GET", "bench:missing"),
@@ -93,7 +84,7 @@ def _query_servers(workdir: Path) -> tuple[dict[str, Callable[[], Any]], dict[st
     from kubernetes import client as k8s
 
     from executors.elasticsearch import OpenSearchNode
-    from tests.executors import servers
+    from tests import executor_servers as servers
 
     opensearch = servers.start_opensearch()
     kubernetes = servers.RecordedKubernetesAPI()
@@ -137,6 +128,7 @@ def _query_servers(workdir: Path) -> tuple[dict[str, Callable[[], Any]], dict[st
 def _tasks(url: str) -> dict[str, dict[str, Any]]:
     return {
         "shell": {"type": "shell", "command": "echo ok"},
+        "shell-nosandbox": {"agent_id": "nosandbox", "type": "shell", "command": "echo ok"},
         "postgres": {"type": "postgres", "command": "SELECT 1"},
         "mysql": {"type": "mysql", "command": "SELECT 1"},
         "redis": {"type": "redis", "command": "GET bench:missing"},
@@ -147,14 +139,18 @@ def _tasks(url: str) -> dict[str, dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--types", default="shell,postgres,mysql,redis,api,elasticsearch,clickhouse,prometheus,k8s")
+    parser.add_argument(
+        "--types", default="shell,shell-nosandbox,postgres,mysql,redis,api,elasticsearch,clickhouse,prometheus,k8s"
+    )
     args = parser.parse_args()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    with health_endpoint() as url:
+        _measure(args.runs, args.types.split(","), url)
 
+
+def _measure(runs: int, types: list[str], url: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-executors-"))
+    write_environment(workdir / "deployments", "nosandbox", sandbox=False)
     catalog = EnvironmentCatalog.load(write_test_environments(workdir / "deployments"))
     agent = CloudAgent(catalog, open_audit_log(f"sqlite:///{workdir / 'audit.sqlite3'}"))
     direct = _direct_actions(url)
@@ -163,23 +159,26 @@ def main() -> None:
     direct.update(more_direct)
     tasks.update(more_tasks)
 
-    print(f"executor overhead, median of {args.runs} runs each (audit: SQLite WAL)")
-    print(f"{'type':<12}{'direct ms':>11}{'executor ms':>13}{'overhead ms':>13}{'ratio':>8}")
-    for task_type in args.types.split(","):
+    print(f"executor overhead, median of {runs} runs each (audit: SQLite WAL)")
+    print(f"{'type':<16}{'direct ms':>11}{'executor ms':>13}{'overhead ms':>13}{'ratio':>8}")
+    medians: dict[str, float] = {}
+    for task_type in types:
         task = tasks[task_type]
         first = agent.run(task, actor="bench")
         if first.status is not TaskStatus.SUCCEEDED:
-            print(f"{task_type:<12} cannot run: {first.error}")
+            print(f"{task_type:<16} cannot run: {first.error}")
             continue
-        direct_ms = _median_ms(direct[task_type], args.runs)
-        executor_ms = _median_ms(lambda t=task: agent.run(t, actor="bench"), args.runs)
+        direct_ms = _median_ms(direct[task_type], runs)
+        executor_ms = _median_ms(lambda t=task: agent.run(t, actor="bench"), runs)
+        medians[task_type] = executor_ms
         print(
-            f"{task_type:<12}{direct_ms:>11.3f}{executor_ms:>13.3f}{executor_ms - direct_ms:>13.3f}"
+            f"{task_type:<16}{direct_ms:>11.3f}{executor_ms:>13.3f}{executor_ms - direct_ms:>13.3f}"
             f"{executor_ms / direct_ms:>8.2f}"
         )
+    if "shell" in medians and "shell-nosandbox" in medians:
+        print(f"sandbox cost per shell task (median): {medians['shell'] - medians['shell-nosandbox']:.2f} ms")
     agent.close()
     stop_servers()
-    server.shutdown()
 
 
 if __name__ == "__main__":

@@ -1,117 +1,210 @@
-"""RCA accuracy: the ranker against the BARO baseline on simulated incidents it never saw.
+"""RCA accuracy where the model was not trained: leave one generator out, beside the peers.
 
-    .venv/bin/python bench/rca_accuracy.py [--cases 250] [--seed 7] [--speed-cases 20]
+    make peers-env
+    .venv/bin/python bench/rca_accuracy.py [--train-cases 240] [--test-cases 60] [--seed 11]
+    .venv/bin/python bench/rca_accuracy.py --cases-dir DIR [--cases-dir DIR2]   # incidents from elsewhere
 
-Trains the cold-start model (timed), then evaluates ranker and baseline on the same incidents
-(all fault types, 10-50 components, 10 minutes of 1 s data, seeds not used in training): AC@1,
-AC@3, Avg@5 per fault type on the (service, fault) pair and on the service, seconds per case,
-and the calibration of the confidences (reliability table, ECE, Brier). Then the same incidents
-with metrics only (no topology, logs, traces or observations), and the speed on 50 services.
+For every generator (the project's simulator, the queueing model, PyRCA's linear-Gaussian and
+nonlinear-Laplace SCMs) the models are trained on the *other* families of generators only and
+scored on fresh incidents of the one left out, once with everything the generator gives (topology,
+logs, traces, observations, the alerting component) and once with metrics and the alert's time alone
+(RCAEval's layout). RCAEval's BARO and N-sigma and PyRCA's HT run on the very same incidents in their
+own environment (``make peers-env``), given the alert time (what a user has) and, for HT, the graph
+when the view has one (an empty graph otherwise: PyRCA's PC takes minutes per case); with
+``--oracle-peers`` also given the injection time, RCAEval's own setting, which no user has. Printed per
+fold and view: AC@1, AC@3, Avg@5, the fault type, top-1 and top-5 ECE, seconds per case, and the
+peers' AC@1 / AC@3.
+
+With ``--cases-dir`` the shipped model (``make model``: trained on every generator) is scored on case
+folders written by someone else (``metrics.csv``, ``truth.json``, optional ``topology.yaml``,
+``logs.csv``, ``traces.csv``; the layout of ``bench/peers/client.write_case``), beside the peers
+(HT given the case's topology as its graph, or none: PyRCA's PC takes minutes per case).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.peers.client import PeersError, run_peers, score, write_case
 from models import (
-    COLD_START_SEED,
+    TRAINING_GENERATORS,
+    DiagnosisModel,
     EvaluationReport,
-    FaultType,
-    cold_start_ranker,
+    SimulatedIncident,
+    Telemetry,
+    Topology,
+    analyze,
     evaluate,
-    simulate_cases,
+    generate,
+    train_models,
+    training_set,
 )
-from models._training import COLD_START_CASES
+from models.generators import generator
+from models.learning import ac_at_k, avg_at_k, expected_calibration_error
+from models.store import load_telemetry, shipped_model
+
+FOLDS = ("simulator", "queueing", "pyrca-linear", "pyrca-nonlinear")
+VIEWS = ("full", "metrics_only")
 
 
-def table(report: EvaluationReport) -> str:
-    lines = [
-        f"{'':<19} {'n':>4} | {'ranker':^20} | {'baseline (BARO)':^20} | {'ranker svc':^20} | {'baseline svc':^20}",
-        f"{'':<19} {'':>4} | {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} | {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} "
-        f"| {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} | {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6}",
-    ]
-    rows = [("ALL", (report.ranker, report.baseline)), *report.per_fault.items()]
-    for name, (r, b) in rows:
-        lines.append(
-            f"{name:<19} {r.n:>4} | {r.ac1:>6.3f} {r.ac3:>6.3f} {r.avg5:>6.3f} "
-            f"| {b.ac1:>6.3f} {b.ac3:>6.3f} {b.avg5:>6.3f} "
-            f"| {r.service_ac1:>6.3f} {r.service_ac3:>6.3f} {r.service_avg5:>6.3f} "
-            f"| {b.service_ac1:>6.3f} {b.service_ac3:>6.3f} {b.service_avg5:>6.3f}"
-        )
-    return "\n".join(lines)
+def _metrics_only_case(incident: SimulatedIncident, folder: Path) -> Path:
+    """A case folder holding only what a metrics-only user has: the metrics and the truth."""
+    write_case(incident, folder)
+    for extra in ("topology.yaml", "graph.json", "logs.csv", "traces.csv"):
+        (folder / extra).unlink(missing_ok=True)
+    return folder
 
 
-def reliability(report: EvaluationReport) -> str:
-    lines = [f"{'confidence':<12} {'n':>6} {'mean conf':>10} {'accuracy':>9}"]
-    for row in report.reliability:
-        if not row.count:
-            continue
-        lines.append(
-            f"{row.low:.1f}-{row.high:.1f}      {row.count:>6} {row.mean_confidence:>10.3f} {row.accuracy:>9.3f}"
-        )
-    lines.append(
-        f"ECE {report.ece:.4f}   Brier {report.brier:.4f}   (top-5 hypotheses of every case)   "
-        f"top-1: ECE {report.top1_ece:.4f}, mean confidence {report.top1_mean_confidence:.3f}, "
-        f"accuracy {report.ranker.ac1:.3f}"
+def peers_on(
+    incidents: list[SimulatedIncident], root: Path, *, oracle: bool = False
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per view, the peers' scores on ``incidents`` (``{}`` when their environment is missing).
+
+    They get the alert's time as the anomaly's start (what a user has), or with ``oracle`` the
+    injection time (RCAEval's own setting). Without a graph (metrics only), HT runs on an empty
+    graph: PyRCA's PC takes minutes per case here.
+    """
+    scores = {}
+    for view in VIEWS:
+        folders = []
+        for incident in incidents:
+            folder = root / view / incident.id
+            folders.append(write_case(incident, folder) if view == "full" else _metrics_only_case(incident, folder))
+        try:
+            results = run_peers(folders, root / f"peers-{view}-{oracle}.json", oracle_time=oracle, no_pc=True)
+            scores[view] = score(results)
+        except PeersError as exc:
+            print(f"peers skipped: {exc}", file=sys.stderr)
+            return {}
+    return scores
+
+
+def fold_line(
+    name: str, report: EvaluationReport, peers: dict[str, dict[str, float]], oracle: dict[str, dict[str, float]]
+) -> str:
+    fault = f"{report.fault_ac1:>6.3f}" if report.fault_ac1 == report.fault_ac1 else f"{'-':>6}"
+    line = (
+        f"{name:<16} {report.view:<13} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} {report.avg5:>6.3f} "
+        f"{fault} {report.top1_ece:>6.3f} {report.top5_ece:>6.3f} {report.seconds_per_case:>6.3f}"
     )
-    return "\n".join(lines)
+    for method in ("baro", "nsigma", "ht"):
+        entry = peers.get(method)
+        line += f" | {entry['ac1_any']:>5.2f} {entry['ac3_any']:>5.2f}" if entry else f" | {'-':>5} {'-':>5}"
+    best = max((entry["ac1_any"] for entry in peers.values()), default=float("nan"))
+    at_injection = max((entry["ac1_any"] for entry in oracle.values()), default=float("nan"))
+    return line + f" | {report.ac1 - best:>+6.3f} | {at_injection:>5.2f}"
+
+
+HEADER = (
+    f"{'left out':<16} {'view':<13} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} {'ECE@1':>6} "
+    f"{'ECE@5':>6} {'s/case':>6} | {'BARO':^11} | {'N-sigma':^11} | {'PyRCA HT':^11} | {'vs best':>6} | oracle"
+)
+
+
+def leave_one_out(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    training = training_set(TRAINING_GENERATORS, args.train_cases, args.seed, n_jobs=args.jobs)
+    print(
+        f"training rows: {training.n_incidents} incidents of {', '.join(training.generators)} "
+        f"({args.train_cases} each) in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    print(HEADER)
+    work = Path(tempfile.mkdtemp(prefix="rca-accuracy-"))
+    for name in args.folds:
+        family = generator(name).family
+        model = train_models(training.without([family]), random_state=args.seed).compiled(f"without-{family}")
+        incidents = generate(name, args.test_cases, args.seed + 7919)
+        peers = peers_on(incidents, work / name) if not args.no_peers else {}
+        oracle = peers_on(incidents, work / name, oracle=True) if args.oracle_peers else {}
+        for view in VIEWS:
+            report = evaluate(model, incidents, view=view, name=name)
+            print(fold_line(name, report, peers.get(view, {}), oracle.get(view, {})), flush=True)
+        trained_on = [other for other in TRAINING_GENERATORS if generator(other).family != family]
+        print(
+            f"{'':<16} trained on {', '.join(trained_on)}; peers given the alert time"
+            + ("; oracle: the best peer given the injection time" if args.oracle_peers else ""),
+            flush=True,
+        )
+    print(f"total {time.perf_counter() - started:.0f} s")
+
+
+def read_case(folder: Path) -> tuple[Telemetry, Topology | None, dict[str, Any]]:
+    """A case folder written by anyone (see ``write_case``): its telemetry, topology and truth."""
+    logs, traces = folder / "logs.csv", folder / "traces.csv"
+    telemetry = load_telemetry(
+        folder / "metrics.csv", logs if logs.exists() else None, traces if traces.exists() else None
+    )
+    topology_file = folder / "topology.yaml"
+    topology = Topology.from_dict(yaml.safe_load(topology_file.read_text())) if topology_file.exists() else None
+    return telemetry, topology, json.loads((folder / "truth.json").read_text())
+
+
+def external(args: argparse.Namespace, model: DiagnosisModel) -> None:
+    for root in args.cases_dir:
+        folders = sorted(p for p in Path(root).iterdir() if (p / "truth.json").exists())
+        rankings, truths, conf1, hit1, conf5, hit5, faults, seconds = [], [], [], [], [], [], [], []
+        for folder in folders:
+            telemetry, topology, truth = read_case(folder)
+            started = time.perf_counter()
+            analysis = analyze(telemetry, topology, None, truth.get("alert_time"), model)
+            seconds.append(time.perf_counter() - started)
+            roots = set(truth.get("root_causes") or [truth["service"]])
+            ranking = [h.component for h in analysis.hypotheses]
+            rankings.append(ranking)
+            truths.append(roots)
+            for position, hypothesis in enumerate(analysis.hypotheses):
+                conf5.append(hypothesis.confidence)
+                hit5.append(hypothesis.component in roots)
+                if position == 0:
+                    conf1.append(hypothesis.confidence)
+                    hit1.append(hypothesis.component in roots)
+                    if truth.get("fault"):
+                        faults.append(hypothesis.component in roots and hypothesis.fault.value == truth["fault"])
+        peers: dict[str, dict[str, float]] = {}
+        if not args.no_peers:
+            try:
+                peers = score(run_peers(folders, Path(tempfile.mkdtemp()) / "peers.json", no_pc=True))
+            except PeersError as exc:
+                print(f"peers skipped: {exc}", file=sys.stderr)
+        fault = sum(faults) / len(faults) if faults else float("nan")
+        print(
+            f"{root}: n={len(folders)} AC@1 {ac_at_k(rankings, truths, 1):.3f} AC@3 {ac_at_k(rankings, truths, 3):.3f} "
+            f"Avg@5 {avg_at_k(rankings, truths, 5):.3f} fault {fault:.3f} "
+            f"ECE@1 {expected_calibration_error(conf1, hit1):.3f} "
+            f"ECE@5 {expected_calibration_error(conf5, hit5):.3f} {sum(seconds) / max(len(seconds), 1):.3f} s/case"
+        )
+        for method, entry in peers.items():
+            print(f"    {method:<10} AC@1 {entry['ac1_any']:.3f} AC@3 {entry['ac3_any']:.3f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=250, help="evaluation incidents (balanced over fault types)")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the evaluation incidents")
-    parser.add_argument("--speed-cases", type=int, default=20, help="incidents of 50 components for the timing")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-cases", type=int, default=240, help="training incidents per generator")
+    parser.add_argument("--test-cases", type=int, default=60, help="incidents of the left-out generator")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=FOLDS)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--no-peers", action="store_true", help="skip the peers (no peers environment)")
+    parser.add_argument(
+        "--oracle-peers", action="store_true", help="also run the peers given the injection time (RCAEval's setting)"
+    )
+    parser.add_argument("--cases-dir", action="append", default=[], help="score on case folders from elsewhere")
     args = parser.parse_args()
-    if args.seed == COLD_START_SEED:
-        parser.error("the evaluation seed must differ from the training seed")
-
-    started = time.perf_counter()
-    ranker = cold_start_ranker()
-    trained = time.perf_counter() - started
-    print(
-        f"cold-start model: {COLD_START_CASES} simulated incidents (seed {COLD_START_SEED}), trained in {trained:.1f} s"
-    )
-
-    incidents = simulate_cases(args.cases, args.seed, faults=list(FaultType))
-    sizes = [len(i.topology.services) for i in incidents]
-    print(
-        f"evaluation: {len(incidents)} incidents (seed {args.seed}), {min(sizes)}-{max(sizes)} components, "
-        f"{len(incidents[0].telemetry.metrics)} samples each\n"
-    )
-
-    full = evaluate(incidents, ranker)
-    print("== all evidence (metrics, logs, traces, observations, topology) ==")
-    print(table(full))
-    print(f"\nseconds per case (analyze, all steps): {full.seconds_per_case:.3f}")
-    print("\nreliability of the ranker's confidences")
-    print(reliability(full))
-    gap = full.ranker.ac1 - full.baseline.ac1
-    print(
-        f"\ntarget: ranker AC@1 >= 0.85 and >= 10 points above the baseline: "
-        f"{full.ranker.ac1:.3f} vs {full.baseline.ac1:.3f} ({gap * 100:+.1f} points) -> "
-        f"{'met' if full.ranker.ac1 >= 0.85 and gap >= 0.10 else 'NOT met'}"
-    )
-
-    metrics_only = evaluate(
-        incidents, ranker, use_topology=False, use_observations=False, use_logs=False, use_traces=False
-    )
-    print("\n== metrics only (no topology, logs, traces or observations) ==")
-    print(table(metrics_only))
-
-    if args.speed_cases:
-        big = simulate_cases(args.speed_cases, args.seed + 1, faults=list(FaultType), n_services=50)
-        speed = evaluate(big, ranker)
-        print(
-            f"\nspeed: {len(big)} incidents of 50 components x {len(big[0].telemetry.metrics)} samples: "
-            f"{speed.seconds_per_case:.3f} s per case (target < 1 s); AC@1 {speed.ranker.ac1:.3f} "
-            f"(baseline {speed.baseline.ac1:.3f})"
-        )
+    if args.cases_dir:
+        external(args, shipped_model()[0])
+    else:
+        leave_one_out(args)
 
 
 if __name__ == "__main__":

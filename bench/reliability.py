@@ -40,7 +40,8 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
 
 from executors import AuditLog, open_audit_log  # noqa: E402
 from tests.environments import LOCAL_CONNECTIONS, write_environment, write_test_environments  # noqa: E402
-from tests.gateway.conftest import APPROVER, OPERATOR, TOKENS, VIEWER  # noqa: E402
+from tests.http_stubs import header_reflector  # noqa: E402
+from tests.identities import APPROVER, OPERATOR, TOKENS, VIEWER  # noqa: E402
 from tests.reliability import corpus, scenarios  # noqa: E402
 from tests.reliability.scenarios import Outcome  # noqa: E402
 from tests.reliability.servers import (  # noqa: E402
@@ -48,7 +49,6 @@ from tests.reliability.servers import (  # noqa: E402
     PrivateMariaDB,
     PrivatePostgres,
     PrivateRedis,
-    Reflector,
     ServedGateway,
     free_port,
     wait_until,
@@ -109,9 +109,7 @@ class Bench:
         return open_audit_log(f"sqlite:///{state / 'audit.sqlite3'}")
 
 
-def run_scenarios(
-    bench: Bench, sizes: dict[str, int], api_url: str, model: Path, only: str | None = None
-) -> list[Outcome]:
+def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, only: str | None = None) -> list[Outcome]:
     outcomes: list[Outcome] = []
 
     def row(name: str, scenario: Callable[[], Outcome]) -> None:
@@ -149,7 +147,6 @@ def run_scenarios(
             def incident_set_up(name: str) -> tuple[Path, Path]:
                 config, state = bench.fresh(name)
                 shutil.copytree(incident.config_dir / "local", config / "local", dirs_exist_ok=True)
-                shutil.copytree(model, state / "models")
                 bench.setenv("CLOUD_AGENT_DISPATCH", "in-process")
                 bench.setenv("CLOUD_AGENT_CYCLE_START", "in-process")
                 bench.setenv("CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS", "5")
@@ -184,7 +181,7 @@ def run_scenarios(
                 secrets = scenarios.new_secrets()
                 for name, value in secrets.items():
                     bench.setenv(name, value)
-                with Reflector() as reflector, bench.gateway() as (url, _):
+                with header_reflector() as reflector, bench.gateway() as (url, _):
                     return scenarios.cycle_secrets(url, OPERATOR, incident.alert, local, incident.root_cause[0],
                                                    secrets, reflector, state)  # fmt: skip
 
@@ -209,7 +206,7 @@ def run_scenarios(
         try:
             argv = ["worker", "--env", "local", "--poll-seconds", "0.1"]
             with CloudAgentProcess(argv, env, config.parent / "worker.log") as worker:
-                wait_until(lambda: asyncio.run(_workers_on(pool)) > 0, what="no worker registered", timeout=60)
+                wait_until(lambda: asyncio.run(_workers_on(pool)) > 0, what="no worker registered", timeout=120)
                 settings = dict(dispatch="work-pool", gateway_remote_as=remote_as, gateway_poll_seconds=0.05,
                                 pickup_grace_seconds=20)  # fmt: skip
                 with bench.gateway(**settings) as (url, _):
@@ -317,7 +314,7 @@ def run_scenarios(
     def planted() -> Outcome:
         config, state = bench.fresh("secrets")
         secrets = scenarios.new_secrets()
-        with PrivateRedis(password=secrets["RCA_REDIS_ACCESS"]) as redis, Reflector() as reflector:
+        with PrivateRedis(password=secrets["RCA_REDIS_ACCESS"]) as redis, header_reflector() as reflector:
             connections = scenarios.secret_connections(LOCAL_CONNECTIONS, redis.url("${RCA_REDIS_ACCESS}"))
             write_environment(config, "local", agents=["agent-local-001"], connections=connections)
             log = state.parent / "gateway.log"
@@ -374,19 +371,16 @@ def main() -> int:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from tests.flows.conftest import cold_start_model_dir
-
     workdir = Path(tempfile.mkdtemp(prefix="bench-reliability-"))
     started = time.perf_counter()
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         print(f"{mode} run: {sizes}; working in {workdir}", flush=True)
-        model = cold_start_model_dir()
         stack.enter_context(prefect_test_harness(server_startup_timeout=90))
         api_url = str(PREFECT_API_URL.value())
         # Prefect's and uvicorn's warnings (a killed worker, refused connections) go to a file.
         stack.enter_context(contextlib.redirect_stderr(stack.enter_context((workdir / "stderr.log").open("w"))))
-        outcomes = run_scenarios(Bench(workdir), sizes, api_url, model, args.only)
+        outcomes = run_scenarios(Bench(workdir), sizes, api_url, args.only)
         if not outcomes:
             print(f"no scenario's name contains {args.only!r}")
             return 2

@@ -119,8 +119,10 @@ def lane_worker(api_url: str) -> Any:
 
 
 def cloud_agent_worker(api_url: str) -> Any:
-    code = (f"import asyncio; from flows.worker import serve_pool; "
-            f"asyncio.run(serve_pool({WORKER_POOL!r}, poll_seconds=0.1))")
+    code = (
+        f"import asyncio; from flows.worker import serve_pool; "
+        f"asyncio.run(serve_pool({WORKER_POOL!r}, poll_seconds=0.1))"
+    )
     return subprocess_worker([sys.executable, "-c", code], api_url, wait=6)
 
 
@@ -136,7 +138,10 @@ async def deploy_process_pool() -> None:
             await client.create_work_pool(WorkPoolCreate(name=PROCESS_POOL, type="process"))
         flow_id = await client.create_flow(execute_batch)
         await client.create_deployment(
-            flow_id, "local-process", work_pool_name=PROCESS_POOL, entrypoint="flows/batch.py:execute_batch",
+            flow_id,
+            "local-process",
+            work_pool_name=PROCESS_POOL,
+            entrypoint="flows/batch.py:execute_batch",
             pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
         )
 
@@ -145,8 +150,14 @@ def gateway(run_as: str, dispatch: str = "in-process", remote_as: str = "flow-ru
     from gateway.app import create_app, serving
     from gateway.settings import GatewaySettings
 
-    settings = GatewaySettings(gateway_run_as=run_as, dispatch=dispatch, tokens=f"bench:operator:{TOKEN}",
-                               queue_per_agent=2000, gateway_poll_seconds=0.05, gateway_remote_as=remote_as)
+    settings = GatewaySettings(
+        gateway_run_as=run_as,
+        dispatch=dispatch,
+        tokens=f"bench:operator:{TOKEN}",
+        queue_per_agent=2000,
+        gateway_poll_seconds=0.05,
+        gateway_remote_as=remote_as,
+    )
     return serving(create_app(settings))
 
 
@@ -184,8 +195,10 @@ def round_trips(runs: int, api_url: str) -> None:
     def direct() -> None:
         agent.run(ECHO, actor="bench")
 
-    print(f"\n(a) sync echo round trip, {runs} runs each, alternating with a direct run (client and server in "
-          "this process)")
+    print(
+        f"\n(a) sync echo round trip, {runs} runs each, alternating with a direct run (client and server in "
+        "this process)"
+    )
     print(f"  {'path':<44}{'p50 ms':>9}{'p99 ms':>9}{'overhead ms':>13}{'ratio':>8}")
     for run_as in ("engine", "task-run", "flow-run"):
         with gateway(run_as) as url, api_client(url) as http:
@@ -219,8 +232,9 @@ def throughput(run_as: str, tasks: int, clients: int) -> None:
                 for n in range(per_client):
                     word = f"c{client_no}-t{n}"
                     while True:
-                        response = http.post("/api/v1/tasks", json={"type": "shell", "command": f"echo {word}",
-                                                                     "sync": False})
+                        response = http.post(
+                            "/api/v1/tasks", json={"type": "shell", "command": f"echo {word}", "sync": False}
+                        )
                         if response.status_code != 429:
                             break
                         with lock:
@@ -237,6 +251,7 @@ def throughput(run_as: str, tasks: int, clients: int) -> None:
             sent = [pair for batch in pool.map(submit, range(clients)) for pair in batch]
         submitted = time.perf_counter() - start
         with api_client(url) as http:
+
             def unfinished(status: str) -> int:
                 params = {"status": status, "limit": 1, "since": since}
                 return int(http.get("/api/v1/tasks", params=params).json()["total"])
@@ -246,8 +261,9 @@ def throughput(run_as: str, tasks: int, clients: int) -> None:
             elapsed = time.perf_counter() - start
             records = 0
             for offset in range(0, tasks + 500, 500):
-                records += len(http.get("/api/v1/tasks", params={"limit": 500, "offset": offset, "since": since}
-                                        ).json()["items"])
+                records += len(
+                    http.get("/api/v1/tasks", params={"limit": 500, "offset": offset, "since": since}).json()["items"]
+                )
         with ThreadPoolExecutor(8) as pool, api_client(url) as http:
             views = list(pool.map(lambda pair: http.get(f"/api/v1/tasks/{pair[0]}").json(), sent))
     ids = [task_id for task_id, _ in sent]
@@ -256,9 +272,12 @@ def throughput(run_as: str, tasks: int, clients: int) -> None:
         if view["status"] != "succeeded":
             print(f"    not succeeded: {view['id']} {view['status']} {view['error']}")
     expected = sorted(f"{word}\n" for _, word in sent)
-    print(f"  {run_as:<10} {len(ids):>5} submitted in {submitted:5.1f} s, all done in {elapsed:5.1f} s: "
-          f"{len(ids) / elapsed:6.1f} tasks/s | unique ids {len(set(ids))}, records {records}, "
-          f"succeeded with their own output {outputs == expected} ({len(outputs)}), 429s {refused}", flush=True)
+    print(
+        f"  {run_as:<10} {len(ids):>5} submitted in {submitted:5.1f} s, all done in {elapsed:5.1f} s: "
+        f"{len(ids) / elapsed:6.1f} tasks/s | unique ids {len(set(ids))}, records {records}, "
+        f"succeeded with their own output {outputs == expected} ({len(outputs)}), 429s {refused}",
+        flush=True,
+    )
 
 
 # -- (c) dispatch comparison --------------------------------------------------------------------
@@ -269,11 +288,11 @@ def dispatches(runs: int, api_url: str, process_worker: bool) -> None:
     from prefect.context import SyncClientContext
     from prefect.deployments import run_deployment
 
+    from contract import PlannedTask
     from flows._prefect import without_flow_heartbeats
     from flows._runtime import cloud_agent
     from flows.batch import execute_batch
     from flows.tasks import run_executor_task
-    from models.planning import PlannedTask
 
     print(f"\n(c) one-task dispatch round trip, no API ({runs} runs; workers: {max(5, runs // 5)}, process worker: 3)")
     print(f"  {'dispatch':<44}{'p50 ms':>9}{'p99 ms':>9}")
@@ -298,21 +317,29 @@ def dispatches(runs: int, api_url: str, process_worker: bool) -> None:
             flow_run = run_deployment(name, parameters=parameters, timeout=120, poll_interval=0.05)
             if not (flow_run.state and flow_run.state.is_completed()):
                 raise RuntimeError(f"{name}: {flow_run.state}")
+
         return run
 
     with cloud_agent_worker(api_url):
-        row("CloudAgentWorker (run_deployment, poll 0.1 s)",
-            measure(deployment_run("execute-batch/local"), max(5, runs // 5), warmup=2))
+        row(
+            "CloudAgentWorker (run_deployment, poll 0.1 s)",
+            measure(deployment_run("execute-batch/local"), max(5, runs // 5), warmup=2),
+        )
     if process_worker:
         asyncio.run(deploy_process_pool())
         prefect_cli = str(Path(sys.executable).parent / "prefect")
-        with subprocess_worker([prefect_cli, "worker", "start", "--pool", PROCESS_POOL, "--type", "process"],
-                               api_url, wait=8):
-            row("Prefect process worker (run_deployment)",
-                measure(deployment_run("execute-batch/local-process"), 3, warmup=1))
+        with subprocess_worker(
+            [prefect_cli, "worker", "start", "--pool", PROCESS_POOL, "--type", "process"], api_url, wait=8
+        ):
+            row(
+                "Prefect process worker (run_deployment)",
+                measure(deployment_run("execute-batch/local-process"), 3, warmup=1),
+            )
     background = run_executor_task.with_options(persist_result=True)
-    code = ("from prefect.task_worker import serve; from flows.tasks import run_executor_task as t; "
-            "serve(t.with_options(persist_result=True))")
+    code = (
+        "from prefect.task_worker import serve; from flows.tasks import run_executor_task as t; "
+        "serve(t.with_options(persist_result=True))"
+    )
 
     def delay_and_wait() -> None:
         future = background.delay(ECHO, "bench")
@@ -341,8 +368,13 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-task-api-"))
-    write_environment(workdir / "deployments", "local", agents=["agent-local-001"],
-                      limits={"max_concurrent_tasks_per_agent": 8}, work_pool=WORKER_POOL)
+    write_environment(
+        workdir / "deployments",
+        "local",
+        agents=["agent-local-001"],
+        limits={"max_concurrent_tasks_per_agent": 8},
+        work_pool=WORKER_POOL,
+    )
     os.environ["CLOUD_AGENT_CONFIG_DIR"] = str(workdir / "deployments")
     os.environ["CLOUD_AGENT_STATE_DIR"] = str(workdir / "state")
     parts = set(args.only.split(","))
@@ -352,8 +384,7 @@ def main() -> None:
         if "a" in parts:
             round_trips(args.runs, api_url)
         if "b" in parts:
-            print(f"\n(b) {args.tasks} async echo tasks from {args.clients} concurrent clients, one agent "
-                  "(8 at once)")
+            print(f"\n(b) {args.tasks} async echo tasks from {args.clients} concurrent clients, one agent (8 at once)")
             for run_as in args.throughput_run_as.split(","):
                 throughput(run_as, args.tasks, args.clients)
         if "c" in parts:
