@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,9 @@ import pytest
 
 from executors import CloudAgent, EnvironmentCatalog, open_audit_log
 from tests.environments import write_test_environments
+
+# A task API server per test, for the gateway's tests (unit and integration) and the reliability suite.
+from tests.gateway_fixtures import gateway, gateway_factory  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +41,16 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("CLOUD_AGENT_STATE_DIR", str(state))
     return state
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder a shell read task can see: read tasks run sandboxed as an unprivileged user with a
+    private /tmp, so a file they read must live elsewhere and be readable by everyone."""
+    folder = Path(tempfile.mkdtemp(prefix="ca-test-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

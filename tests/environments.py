@@ -16,7 +16,7 @@ LOCAL_CONNECTIONS: dict[str, Any] = {
     "redis": {"default": {"url": "redis://127.0.0.1:6379/0"}},
     "api": {"default": {}},
     # The servers below are started by the executor tests' session fixtures, which publish their
-    # addresses in these variables (see tests/executors/servers.py).
+    # addresses in these variables (see tests/executor_servers.py).
     "elasticsearch": {
         "default": {"hosts": "${CLOUD_AGENT_TEST_OPENSEARCH_URL:-http://127.0.0.1:9200}", "flavor": "opensearch"},
         "as-elasticsearch": {"hosts": "${CLOUD_AGENT_TEST_OPENSEARCH_URL:-http://127.0.0.1:9200}"},
@@ -60,6 +60,10 @@ def write_environment(
         environment["policy"] = policy
     if limits:
         environment["limits"] = limits
+    # Tests find the processes a task started by a variable they all inherit (test_shell's ``mark``), and
+    # which worker ran a task by another (test_environments):
+    # read tasks get a cleared environment, so the variable is handed on explicitly.
+    environment["sandbox"] = {"pass_env": ["CA_TEST_TASK_MARK", "RCA_TEST_WORKER"]}
     environment.update(extra)
     (folder / "environment.yaml").write_text(yaml.safe_dump(environment))
     chosen = connections if connections is not None else LOCAL_CONNECTIONS

@@ -1,9 +1,10 @@
 """Fixtures of the reliability suite.
 
-Gateways come from the task API's tests (``gateway_factory``), the trained model from the cycle's
-(``trained_model_dir``); this file adds what only this suite needs: a private PostgreSQL holding a
-demo incident's telemetry (shared by the suite's cycles, so that no other test run rewrites its
-tables under them), the cycle's state folder, and the audit log of a gateway's state folder.
+Gateways come from the task API's tests (``gateway_factory``); cycles diagnose with the model
+shipped in the package (the state folder's model store is empty). This file adds what only this
+suite needs: a private PostgreSQL holding a demo incident's telemetry (shared by the suite's cycles,
+so that no other test run rewrites its tables under them), the cycle's state folder, and the audit
+log of a gateway's state folder.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import pytest
 import flows._runtime
 from executors import AuditLog, open_audit_log
 from gateway.demo.scenario import DemoIncident, prepared_incident
-from tests.flows.conftest import trained_model_dir  # noqa: F401  (a fixture, shared)
-from tests.gateway.conftest import _fresh_engine, gateway_factory  # noqa: F401  (fixtures, shared)
 from tests.reliability.scenarios import CHECKED, table
 from tests.reliability.servers import PrivatePostgres
 
@@ -58,20 +57,16 @@ def incident_config(demo_incident: DemoIncident, config_dir: Path) -> Path:
 @pytest.fixture
 def cycle_state(
     prefect_api: str,
-    trained_model_dir: Path,  # noqa: F811  (the fixture imported above)
     state_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Path]:
-    """The state folder with the trained model in it; cycles run in this process, started by the webhook."""
+) -> Path:
+    """The state folder; cycles run in this process, started by the webhook."""
     state = state_dir
-    shutil.copytree(trained_model_dir, state / "models")
     monkeypatch.setenv("CLOUD_AGENT_DISPATCH", "in-process")
     monkeypatch.setenv("CLOUD_AGENT_CYCLE_START", "in-process")
     monkeypatch.setenv("CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS", "5")
     monkeypatch.setenv("CLOUD_AGENT_APPROVAL_POLL_SECONDS", "1")
-    flows._runtime.reset()
-    yield state
-    flows._runtime.reset()
+    return state
 
 
 @pytest.fixture

@@ -944,7 +944,7 @@ def planted_secrets(
     Redis password in a URL, an API bearer token) and in a task (a bearer header): tasks try to
     print them; no result, no WebSocket line, no stored record or audit record (``files``), no log
     line (``logs``) may show them, plainly or encoded. ``reflector`` echoes request headers."""
-    import websocket
+    from tests.ws_logs import follow_logs
 
     planted = [*secrets.values(), token]
     task_token = f"task-token-{uuid.uuid4().hex}"
@@ -974,20 +974,8 @@ def planted_secrets(
                 outcome.problem(f"{task['type']}: {task.get('command') or task.get('params')}: the result shows "
                                 f"{[s[:6] + '...' for s in found]}")  # fmt: skip
             if view.get("id") and view.get("status") == "succeeded":
-                connection = websocket.create_connection(
-                    url.replace("http://", "ws://") + "/ws", header=[f"Authorization: Bearer {token}"], timeout=10
-                )
-                try:
-                    connection.send(json.dumps({"type": "task.subscribe_logs", "data": {"task_id": view["id"]}}))
-                    lines = []
-                    while True:
-                        message = connection.recv()
-                        lines.append(message)
-                        parsed = json.loads(message)
-                        if parsed["type"] != "task.log" and parsed.get("data", {}).get("final", True):
-                            break
-                finally:
-                    connection.close()
+                messages = follow_logs(url.replace("http://", "ws://") + "/ws", token, view["id"], timeout=10)
+                lines = [json.dumps(message, ensure_ascii=False) for _, message in messages]
                 if leaks_in("\n".join(lines), planted):
                     outcome.leaks += 1
                     outcome.problem(f"{task}: the WebSocket lines show a secret")
@@ -1020,6 +1008,8 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/alerts"): "operator",
     ("POST", "/api/v1/tasks/{task_id}/approve"): "approver",
     ("POST", "/api/v1/tasks/{task_id}/reject"): "approver",
+    ("POST", "/api/v1/incidents/{flow_run_id}/approve"): "approver",
+    ("POST", "/api/v1/incidents/{flow_run_id}/reject"): "approver",
 }
 ROLES = ("viewer", "operator", "approver")
 
@@ -1043,7 +1033,9 @@ def roles_and_routes(
     calls = 0
     for method, path in sorted(served & set(ROUTE_ROLES)):
         needed = ROUTE_ROLES[(method, path)]
-        concrete = path.replace("{task_id}", "task-0000000000000000")
+        concrete = path.replace("{task_id}", "task-0000000000000000").replace(
+            "{flow_run_id}", "00000000-0000-4000-8000-000000000000"
+        )
         for caller, token in callers.items():
             with api(url, token) as http:
                 response = http.request(method, concrete, json=bodies.get(path) if method == "POST" else None)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import http.server
-import json
 import os
 import shutil
 import signal
@@ -20,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -369,33 +366,3 @@ def kill_processes_with(marker: str) -> None:
     for pid in processes_with(marker):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-
-
-class _Reflecting(http.server.BaseHTTPRequestHandler):
-    """Answers every request with its own headers, as a misbehaving service would."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class Reflector:
-    """An HTTP service on 127.0.0.1 that sends back the headers it was sent (tokens included)."""
-
-    def __enter__(self) -> str:
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Reflecting)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)

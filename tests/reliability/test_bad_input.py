@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.conftest import OPERATOR, TOKENS, VIEWER, Gateway, GatewayFactory
+from tests.gateway_fixtures import Gateway, GatewayFactory
+from tests.identities import OPERATOR, TOKENS, VIEWER
 from tests.reliability import corpus, scenarios
 from tests.reliability.servers import ServedGateway
 

@@ -17,7 +17,8 @@ from gateway import dispatch
 from gateway.demo.scenario import DemoIncident
 from gateway.dispatch import ensure_batch_deployment
 from tests.environments import LOCAL_CONNECTIONS, write_environment
-from tests.gateway.conftest import APPROVER, OPERATOR, TOKENS, GatewayFactory
+from tests.gateway_fixtures import GatewayFactory
+from tests.identities import APPROVER, OPERATOR, TOKENS
 from tests.reliability import scenarios
 from tests.reliability.servers import (
     CloudAgentProcess,
@@ -65,7 +66,7 @@ def pool_worker(prefect_api: str, config_dir: Path, tmp_path: Path) -> Iterator[
     }
     argv = ["worker", "--env", "local", "--poll-seconds", "0.1"]
     with CloudAgentProcess(argv, env, tmp_path / "worker.log") as worker:
-        wait_until(lambda: asyncio.run(_workers_on(pool)) > 0, what="no worker registered", timeout=60, every=0.3)
+        wait_until(lambda: asyncio.run(_workers_on(pool)) > 0, what="no worker registered", timeout=120, every=0.3)
         yield worker
 
 
@@ -74,7 +75,7 @@ def test_a_worker_killed_mid_task_leaves_it_crashed_and_nothing_running(
     pool_worker: CloudAgentProcess, gateway_factory: GatewayFactory, monkeypatch: pytest.MonkeyPatch, remote_as: str
 ) -> None:
     # The gateway gives up on a run this long after the task's timeout (30 s in production).
-    monkeypatch.setattr(dispatch, "RUN_SLACK_SECONDS", 2.0)
+    monkeypatch.setattr(dispatch.work_pool, "RUN_SLACK_SECONDS", 2.0)
     gateway = gateway_factory(dispatch="work-pool", gateway_remote_as=remote_as, gateway_poll_seconds=0.05,
                               pickup_grace_seconds=20)  # fmt: skip
 

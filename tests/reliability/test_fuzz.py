@@ -21,7 +21,8 @@ from executors._policy.shell import analyze_shell
 from executors._policy.sql import analyze_sql
 from flows.alerts import AlertGroup, InvalidAlert, parse_alert_group
 from tests.environments import write_environment
-from tests.gateway.conftest import OPERATOR, GatewayFactory
+from tests.gateway_fixtures import GatewayFactory
+from tests.identities import OPERATOR
 from tests.reliability import scenarios
 
 pytestmark = [

@@ -14,7 +14,8 @@ import pytest
 
 from executors import AuditLog
 from gateway.demo.scenario import DemoIncident
-from tests.gateway.conftest import OPERATOR, GatewayFactory
+from tests.gateway_fixtures import GatewayFactory
+from tests.identities import OPERATOR
 from tests.reliability import scenarios
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]

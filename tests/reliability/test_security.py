@@ -4,19 +4,20 @@ route, and an audit log nothing in the API can alter."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import websocket
 
-from executors import AuditLog, Policy, PolicyConfig, TaskSpec, Verdict
+from executors import AuditLog, AuditQuery, Policy, PolicyConfig, TaskSpec, Verdict
 from gateway.demo.scenario import DemoIncident
 from tests.environments import LOCAL_CONNECTIONS, write_environment
-from tests.gateway.conftest import APPROVER, OPERATOR, TOKENS, VIEWER, Gateway, GatewayFactory
+from tests.gateway_fixtures import Gateway, GatewayFactory
+from tests.http_stubs import header_reflector
+from tests.identities import APPROVER, OPERATOR, TOKENS, VIEWER
 from tests.reliability import corpus, scenarios
-from tests.reliability.servers import PrivateRedis, Reflector, ServedGateway
+from tests.reliability.servers import PrivateRedis, ServedGateway, wait_until
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -59,7 +60,7 @@ def test_metadata_endpoints_are_reachable_only_where_allowed() -> None:
 
 @pytest.fixture
 def reflector() -> Iterator[str]:
-    with Reflector() as url:
+    with header_reflector() as url:
         yield url
 
 
@@ -137,10 +138,14 @@ def test_no_route_or_method_alters_the_audit_log(
     with scenarios.api(gateway.url, OPERATOR) as http:
         for command in ("echo one", "echo two", "rm -rf /"):
             http.post("/api/v1/tasks", json={"type": "shell", "command": command})
-    time.sleep(0.2)  # the request records are written after each answer
-
-    outcome = scenarios.audit_unalterable(
-        gateway.url, ROLE_TOKENS, scenarios.served_routes(gateway.app), audit_of(state_dir)
+    audit = audit_of(state_dir)
+    # Each request's own record is written after its answer: all three, before "before" is read.
+    wait_until(
+        lambda: len(audit.query(AuditQuery(event="api_request", limit=100))) >= 3,
+        what="the three requests' audit records",
+        timeout=10,
     )
+
+    outcome = scenarios.audit_unalterable(gateway.url, ROLE_TOKENS, scenarios.served_routes(gateway.app), audit)
 
     scenarios.check(outcome)

@@ -1,0 +1,171 @@
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import (
+    DiagnosisModel,
+    FaultType,
+    ModelsError,
+    Observations,
+    Telemetry,
+    TelemetryError,
+    Topology,
+    analyze,
+    evaluate,
+    generate,
+    simulate_incident,
+)
+from models.generators._simulator import SimulatedIncident
+
+
+def test_analysis_ranks_explains_verifies_and_fixes(
+    small_model: DiagnosisModel, slow_query_incident: SimulatedIncident
+) -> None:
+    incident = slow_query_incident
+    analysis = analyze(incident.telemetry, incident.topology, incident.observations, incident.alert_time, small_model)
+    assert analysis.detection.is_anomaly
+    assert [h.rank for h in analysis.hypotheses] == [1, 2, 3, 4, 5]
+    assert len({h.component for h in analysis.hypotheses}) == 5  # one hypothesis per component
+    assert all(0.0 <= h.confidence <= 1.0 and 0.0 <= h.fault_confidence <= 1.0 for h in analysis.hypotheses)
+    top = analysis.hypotheses[0]
+    assert top.component == incident.root_cause[0]
+    assert top.evidence and top.evidence[0].score >= top.evidence[-1].score
+    assert top.verification and top.fixes
+    assert analysis.graph_source == "topology" and analysis.model_version == "test"
+    assert analysis.candidates is not None and len(analysis.candidates.components) == len(incident.topology.names)
+
+
+def test_analyze_needs_a_model_and_says_so(slow_query_incident: SimulatedIncident) -> None:
+    with pytest.raises(ModelsError, match="needs a fitted model"):
+        analyze(slow_query_incident.telemetry)
+
+
+def test_json_dump_leaves_the_candidate_rows_out(
+    small_model: DiagnosisModel, slow_query_incident: SimulatedIncident
+) -> None:
+    analysis = analyze(slow_query_incident.telemetry, model=small_model, top_k=2)
+    dumped = json.loads(analysis.model_dump_json())
+    assert "candidates" not in dumped and len(dumped["hypotheses"]) == 2
+
+
+def test_candidate_rows_round_trip(small_model: DiagnosisModel, slow_query_incident: SimulatedIncident) -> None:
+    analysis = analyze(slow_query_incident.telemetry, model=small_model)
+    rows = analysis.candidates
+    again = type(rows).model_validate_json(rows.model_dump_json())
+    assert again.component_frame().equals(rows.component_frame())
+    assert again.fault_frame().equals(rows.fault_frame()) and len(rows.fault_rows) > 0
+
+
+def test_too_short_metrics_fail_clearly(small_model: DiagnosisModel, slow_query_incident: SimulatedIncident) -> None:
+    short = Telemetry(metrics=slow_query_incident.telemetry.metrics.head(10))
+    with pytest.raises(TelemetryError, match="too few"):
+        analyze(short, model=small_model)
+
+
+def test_a_metric_of_no_known_kind_is_claimed_as_itself(small_model: DiagnosisModel) -> None:
+    # Nothing but one unnamed metric per component: no fault type can be claimed beyond "this moved".
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(400, 8))
+    values[300:, 5] += 12.0
+    frame = pd.DataFrame(values, columns=[f"node-{i}_value" for i in range(8)])
+    frame.insert(0, "time", 1_767_225_600 + np.arange(400.0))
+    analysis = analyze(Telemetry(metrics=frame), alert_time=1_767_225_600 + 310.0, model=small_model)
+    top = analysis.hypotheses[0]
+    assert top.component == "node-5"
+    assert top.fault is FaultType.ANOMALY and top.metric == "node-5_value"
+    assert any(entry.startswith("dependency_down:") for entry in top.missing_evidence)
+
+
+def test_a_fault_type_is_claimed_only_with_its_evidence(small_model: DiagnosisModel) -> None:
+    incident = simulate_incident(8, FaultType.DB_POOL_EXHAUSTED, 15)
+    full = analyze(incident.telemetry, incident.topology, incident.observations, incident.alert_time, small_model)
+    bare = analyze(Telemetry(metrics=incident.telemetry.metrics), alert_time=incident.alert_time, model=small_model)
+    for analysis in (full, bare):
+        for hypothesis in analysis.hypotheses:
+            if hypothesis.fault is FaultType.BAD_DEPLOY:
+                assert any(e.kind == "deploy" for e in hypothesis.evidence)
+    # Without observations or logs, nothing says a pool is exhausted unless a connection metric moved.
+    columns = incident.telemetry.metrics.columns
+    root = incident.root_cause[0]
+    if not any(c.startswith(f"{root}_") and "conn" in c for c in columns):
+        assert all(h.fault is not FaultType.DB_POOL_EXHAUSTED for h in bare.hypotheses if h.component == root)
+
+
+def test_fifty_services_ten_minutes(small_model: DiagnosisModel) -> None:
+    incident = simulate_incident(77, FaultType.DEPENDENCY_DOWN, 50)
+    assert incident.telemetry.metrics.shape[0] == 600
+    analyze(incident.telemetry, incident.topology, incident.observations, incident.alert_time, small_model)
+    started = time.perf_counter()
+    analyze(incident.telemetry, incident.topology, incident.observations, incident.alert_time, small_model)
+    # bench/analyze_speed.py holds the 0.2 s target; this bound only catches a pathological slowdown.
+    assert time.perf_counter() - started < 5.0
+
+
+def test_observations_change_the_story(small_model: DiagnosisModel) -> None:
+    incident = simulate_incident(8, FaultType.DB_POOL_EXHAUSTED, 15)
+    with_obs = analyze(incident.telemetry, incident.topology, incident.observations, incident.alert_time, small_model)
+    without = analyze(incident.telemetry, incident.topology, Observations(), incident.alert_time, small_model)
+    kinds = {e.kind for h in with_obs.hypotheses for e in h.evidence}
+    assert ("db" in kinds) == bool(incident.observations.db)
+    assert not {e.kind for h in without.hypotheses for e in h.evidence} & {"db", "health", "cache", "pod", "deploy"}
+
+
+def test_evaluation_scores_components_and_calibration(small_model: DiagnosisModel) -> None:
+    incidents = generate("simulator", 10, 31337)
+    report = evaluate(small_model, incidents, view="full")
+    assert report.n == 10 and 0.0 <= report.ac1 <= report.ac3 <= report.ac5 <= 1.0
+    assert sum(row.count for row in report.reliability) == 10
+    assert 0.0 <= report.top1_ece <= 1.0 and 0.0 <= report.top5_ece <= 1.0
+    assert report.fault_ac1 <= report.ac1
+    metrics_only = evaluate(small_model, incidents[:4], view="metrics_only")
+    assert metrics_only.n == 4 and metrics_only.view == "metrics_only"
+
+
+def _two_incidents() -> tuple[Telemetry, Topology]:
+    """Two chains (web calls api calls orders-db; shop calls session-cache), two faults in the same
+    telemetry: the cache at 200 s (still evicting), the database at 480 s."""
+    rng = np.random.default_rng(11)
+    n = 720
+    time_ = 1_767_225_600 + np.arange(float(n))
+    columns: dict[str, np.ndarray] = {"time": time_}
+    for name in ("web", "api", "orders-db", "shop", "session-cache"):
+        columns[f"{name}_latency"] = 20 + rng.normal(0, 1.0, n)
+        columns[f"{name}_cpu"] = 30 + rng.normal(0, 1.5, n)
+    columns["session-cache_evicted_keys"] = np.abs(rng.normal(0, 0.3, n))
+    columns["orders-db_connections"] = 40 + rng.normal(0, 2, n)
+    columns["session-cache_evicted_keys"][200:] += 300
+    columns["shop_latency"][205:] += 25
+    columns["orders-db_connections"][480:] += 55
+    columns["orders-db_latency"][480:] += 30
+    columns["api_latency"][485:] += 35
+    columns["web_latency"][490:] += 40
+    topology = Topology.from_dict(
+        {
+            "services": [
+                {"name": "orders-db", "kind": "database"},
+                {"name": "session-cache", "kind": "cache"},
+                "web",
+                "api",
+                "shop",
+            ],
+            "calls": [["web", "api"], ["api", "orders-db"], ["shop", "session-cache"]],
+        }
+    )
+    return Telemetry(metrics=pd.DataFrame(columns)), topology
+
+
+def test_two_overlapping_incidents_each_get_their_own_root_cause() -> None:
+    from models import shipped_model
+
+    model, _ = shipped_model()
+    telemetry, topology = _two_incidents()
+    t0 = float(telemetry.metrics["time"].iloc[0])
+    first = analyze(telemetry, topology, alert_time=t0 + 230, model=model, alert_service="shop")
+    second = analyze(telemetry, topology, alert_time=t0 + 510, model=model, alert_service="web")
+    assert abs(first.detection.change_point - (t0 + 200)) <= 10
+    assert abs(second.detection.change_point - (t0 + 480)) <= 10
+    assert first.hypotheses[0].component == "session-cache"
+    assert second.hypotheses[0].component == "orders-db"

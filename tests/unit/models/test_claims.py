@@ -1,0 +1,59 @@
+"""A fault type is claimed only where its evidence is."""
+
+import numpy as np
+import pandas as pd
+
+from models import DeployEvent, FaultType, Observations, Telemetry
+from models.signals import deviations, metric_frame
+from models.signals._claims import fault_table, missing_evidence, support
+from models.signals._features import case_signals
+
+T0 = 1_700_000_000.0
+
+
+def _signals(columns: dict[str, np.ndarray], observations: Observations | None = None):
+    frame = pd.DataFrame({"time": T0 + np.arange(500), **columns})
+    metrics = metric_frame(Telemetry(metrics=frame))
+    found = deviations(metrics, T0 + 400)
+    return case_signals(metrics, found, Telemetry(metrics=frame), None, observations)
+
+
+def _series(seed: int, jump: float = 0.0) -> np.ndarray:
+    values = 100 + np.random.default_rng(seed).normal(0, 1, 500)
+    values[400:] += jump
+    return values
+
+
+def test_a_database_whose_latency_moved_is_not_claimed_to_have_a_full_pool() -> None:
+    signals = _signals(
+        {"orders-db_latency": _series(1, 30), "orders-db_cpu": _series(2), "api_latency": _series(3, 20)}
+    )
+    backed = support(signals, signals.position("orders-db"))
+    assert backed[FaultType.LATENCY] == ["latency metric"]
+    assert backed[FaultType.DB_POOL_EXHAUSTED] == [] and backed[FaultType.DB_SLOW_QUERY] == []
+    assert backed[FaultType.ANOMALY] == []  # a named fault is supported: no need for the plain claim
+    missing = missing_evidence(signals, signals.position("orders-db"), FaultType.LATENCY)
+    assert any(line.startswith("db_pool_exhausted: a connection count") for line in missing)
+
+
+def test_a_connection_count_that_moved_supports_an_exhausted_pool() -> None:
+    signals = _signals({"orders-db_connections": _series(1, 40), "orders-db_latency": _series(2, 30)})
+    backed = support(signals, signals.position("orders-db"))
+    assert backed[FaultType.DB_POOL_EXHAUSTED] == ["connections metric"]
+
+
+def test_a_deploy_supports_a_bad_deploy_and_nothing_else_does() -> None:
+    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
+    assert support(_signals(columns), 0)[FaultType.BAD_DEPLOY] == []
+    deployed = Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")])
+    signals = _signals(columns, deployed)
+    assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
+
+
+def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
+    signals = _signals({"node-1_value": _series(1, 20), "node-2_value": _series(2)})
+    backed = support(signals, signals.position("node-1"))
+    assert {fault for fault, sources in backed.items() if sources} == {FaultType.ANOMALY}
+    rows = fault_table(signals, ["node-1"])
+    assert set(rows.loc[rows["supported"] > 0, "fault"]) == {"anomaly"}
+    assert list(rows["fault"]) == [fault.value for fault in backed]

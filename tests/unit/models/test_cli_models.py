@@ -1,0 +1,118 @@
+import json
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from gateway import cli_models
+from models import FaultType, ModelStore, TrainedModels, simulate_incident
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("analyze")(cli_models.analyze)
+    app.command("eval")(cli_models.evaluate)
+    app.command("train")(cli_models.train_model)
+    return app
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, small_trained: TrainedModels) -> Path:
+    store = ModelStore(tmp_path / "models")
+    store.promote(store.save(small_trained, data_hash="test"))
+    return store.root
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    incident = simulate_incident(21, FaultType.DEPENDENCY_DOWN, 12)
+    paths = {
+        "metrics": tmp_path / "metrics.csv",
+        "topology": tmp_path / "topology.yaml",
+        "logs": tmp_path / "logs.parquet",
+    }
+    incident.telemetry.metrics.to_csv(paths["metrics"], index=False)
+    assert incident.telemetry.logs is not None
+    incident.telemetry.logs.to_parquet(paths["logs"])
+    paths["topology"].write_text(yaml.safe_dump(incident.topology.to_dict()))
+    paths["alert"] = Path(str(incident.alert_time))
+    paths["root"] = Path(incident.root_cause[0])
+    return paths
+
+
+def test_analyze_prints_ranked_hypotheses(app: typer.Typer, files: dict[str, Path], model_dir: Path) -> None:
+    args = [
+        "analyze",
+        "--telemetry",
+        str(files["metrics"]),
+        "--logs",
+        str(files["logs"]),
+        "--topology",
+        str(files["topology"]),
+    ]
+    result = CliRunner().invoke(app, [*args, "--alert-time", str(files["alert"]), "--model-dir", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("anomaly: yes")
+    ranked = [line.split()[1] for line in lines if line[:2].strip().isdigit()]
+    assert len(ranked) == 5 and str(files["root"]) in ranked
+
+
+def test_analyze_json(app: typer.Typer, files: dict[str, Path], model_dir: Path) -> None:
+    args = ["analyze", "--telemetry", str(files["metrics"]), "--json", "--model-dir", str(model_dir), "--top", "3"]
+    result = CliRunner().invoke(app, [*args, "--alert-time", "2026-01-01T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["hypotheses"]) == 3
+    assert {"component", "fault", "confidence", "evidence", "verification", "fixes"} <= set(data["hypotheses"][0])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--telemetry", "/nonexistent/metrics.csv"], "error: metrics: no such file"),
+        (["--alert-time", "yesterday"], "error: --alert-time 'yesterday' is neither"),
+        (["--topology", "/nonexistent/t.yaml"], "error: topology: no such file"),
+    ],
+)
+def test_analyze_errors_are_one_line(
+    app: typer.Typer, files: dict[str, Path], model_dir: Path, extra: list[str], message: str
+) -> None:
+    args = ["analyze", "--telemetry", str(files["metrics"]), "--model-dir", str(model_dir), *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_bad_telemetry_content_is_one_line(app: typer.Typer, tmp_path: Path, model_dir: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("when,cart_cpu\n1,2\n")
+    result = CliRunner().invoke(app, ["analyze", "--telemetry", str(path), "--model-dir", str(model_dir)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: metrics: no 'time' column (epoch seconds) in ['when', 'cart_cpu']"
+
+
+def test_analyze_without_a_model_folder_uses_the_state_folders_or_the_shipped_one(
+    app: typer.Typer, files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUD_AGENT_STATE_DIR", str(tmp_path / "empty-state"))
+    result = CliRunner().invoke(app, ["analyze", "--telemetry", str(files["metrics"]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model_version"].startswith("shipped-")
+    assert "training" not in result.stderr
+
+
+def test_eval_scores_the_deployed_model_on_a_generator(app: typer.Typer, model_dir: Path) -> None:
+    args = ["eval", "--generator", "simulator", "--cases", "6", "--seed", "5", "--deployed", "--model-dir"]
+    result = CliRunner().invoke(app, [*args, str(model_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "AC@1" in lines[0] and "ECE@5" in lines[0]
+    assert [line.split()[:3] for line in lines[1:3]] == [["simulator", "full", "6"], ["simulator", "metrics_only", "6"]]
+    bad = CliRunner().invoke(app, ["eval", "--generator", "nope", "--deployed", "--model-dir", str(model_dir)])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: unknown generator 'nope'; known: simulator")

@@ -1,0 +1,48 @@
+"""The peers' statistics as the ranker's evidence: each one measures what its paper says."""
+
+import numpy as np
+import pandas as pd
+
+from models import Telemetry
+from models.signals import deviations, metric_frame
+from models.signals._scores import column_scores
+
+
+def _chain(shift_on: str, n: int = 500, change: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A linear chain c -> b -> a (a calls b, b calls c); the fault shifts one of them."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(0, 1, n)
+    b = 0.9 * c + rng.normal(0, 0.3, n)
+    if shift_on == "b":
+        b[change:] += 5
+    if shift_on == "c":
+        c[change:] += 5
+        b = 0.9 * c + rng.normal(0, 0.3, n)
+    a = 0.9 * b + rng.normal(0, 0.3, n)
+    return pd.DataFrame({"time": 1_700_000_000.0 + np.arange(n), "a_value": a, "b_value": b, "c_value": c})
+
+
+def _scores(frame: pd.DataFrame, callees: dict[int, list[int]] | None):
+    metrics = metric_frame(Telemetry(metrics=frame), ["a", "b", "c"])
+    return metrics, column_scores(metrics, deviations(metrics, 1_700_000_000.0 + 400), callees)
+
+
+def test_the_residual_blames_the_component_its_callees_do_not_explain() -> None:
+    metrics, scores = _scores(_chain("b"), callees=None)
+    index = {name: metrics.services.index(name) for name in "abc"}
+    callees = {index["a"]: [index["b"]], index["b"]: [index["c"]], index["c"]: []}
+    metrics, scores = _scores(_chain("b"), callees)
+    by_service = {metrics.services[metrics.service_of[j]]: scores.residual[j] for j in range(3)}
+    # a moved as much as b, but b explains it: the residual points at b; the raw deviations do not tell.
+    assert by_service["b"] > 5 * by_service["a"]
+    assert by_service["b"] > 5 * by_service["c"]
+    assert scores.baro[metrics.columns.index("a_value")] > scores.baro[metrics.columns.index("c_value")]
+
+
+def test_without_a_graph_the_blanket_residual_still_points_near_the_cause() -> None:
+    metrics, scores = _scores(_chain("c"), callees=None)
+    assert np.isnan(scores.residual).all()
+    # c's shift leaves b and a explained by their parents: in the blanket residual c (and its
+    # parents, none here) stand out.
+    assert metrics.columns[int(np.argmax(scores.blanket))] == "c_value"
+    assert (scores.nsigma >= 0).all() and (scores.baro >= 0).all()
