@@ -9,34 +9,54 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup services demo test test-fast reliability bench lint deploy clean
+.PHONY: setup services demo test test-fast reliability bench peers-env model lint deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# PyRCA's incident generator (models/generators/pyrca.py) needs only numpy; its declared dependencies are old
+	# pins (scikit-learn<1.2, javabridge) that would break this environment, hence --no-deps.
+	$(BIN)/pip install --quiet --no-deps sfr-pyrca==1.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install the project with its test tools
 
-services:  ## start the local PostgreSQL, MariaDB and Redis if they are down
+services:  ## start the local PostgreSQL, MariaDB and Redis if they are down; prepare the shell sandbox
 	scripts/ensure-services.sh
 
 demo: setup services  ## a simulated incident, diagnosed end to end, report printed
 	$(BIN)/cloud-agent demo
 
-test: setup  ## the whole test suite (needs PostgreSQL, MariaDB and Redis on localhost; see .ci/run)
+test: setup services  ## set up the servers and the sandbox, then run the whole test suite
 	$(BIN)/pytest
 
 test-fast: setup  ## unit tests only (no servers)
-	$(BIN)/pytest -m "not integration and not slow"
+	$(BIN)/pytest tests/unit -m "not integration"
 
 reliability: setup  ## the reliability and security suite on its own
 	$(BIN)/pytest -m reliability
 
+model: setup  ## retrain the model shipped in models/shipped/ on every generator (minutes; commit the result)
+	$(BIN)/cloud-agent model train --out models/shipped
+
 bench: setup  ## benchmarks; each prints its numbers
 	$(BIN)/python bench/executors.py
+
+PEERS_VENV := bench/.peers-venv
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP): bench/peers/requirements.txt
+	python3.11 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/pip install --quiet -r bench/peers/requirements.txt
+	# Their declared dependencies are old pins the methods we run do not import (see requirements.txt).
+	$(PEERS_VENV)/bin/pip install --quiet --no-deps RCAEval==1.8.1 sfr-pyrca==1.0.1
+	$(PEERS_VENV)/bin/python bench/peers/run_peers.py --check
+	touch $(PEERS_STAMP)
+
+peers-env: $(PEERS_STAMP)  ## the statistical peers (RCAEval BARO/N-sigma, PyRCA HT) in their own venv, bench/.peers-venv
 
 deploy: setup  ## against PREFECT_API_URL: create the work pools, then `prefect deploy --all`
 	@test -n "$$PREFECT_API_URL" || (echo "set PREFECT_API_URL to your Prefect server's API" && exit 2)
@@ -50,4 +70,4 @@ lint: setup
 	$(BIN)/mypy executors models flows gateway
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .mypy_cache .ruff_cache
