@@ -48,6 +48,36 @@ class _Watch:
     seen_logs: set[UUID] = field(default_factory=set)
     #: Lines are read from here on: a minute back at first, as a worker's clock may be off.
     log_cursor: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(seconds=60))
+    #: The lines passed on so far, per stream.
+    delivered: dict[str, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+
+    def deliver(self, stream: str, line: str) -> None:
+        self.delivered[stream].append(line)
+        self.on_line(stream, line)
+
+    def deliver_rest_of(self, result: TaskResult) -> None:
+        """Pass on the lines of ``result`` its log had not brought yet.
+
+        The worker sends its log in batches, so the run can be seen ended before its last batch
+        reaches the server; the result holds the whole output. Only a result that continues what
+        was delivered, line for line, fills the gap: anything else (cut, masked, long lines split)
+        is left as the log gave it.
+        """
+        if result.truncated:
+            return
+        for stream, text in (("stdout", result.output), ("stderr", result.stderr)):
+            lines = _lines_of(text)
+            sent = self.delivered[stream]
+            if len(lines) > len(sent) and lines[: len(sent)] == sent:
+                for line in lines[len(sent) :]:
+                    self.deliver(stream, line)
+
+
+def _lines_of(text: str | None) -> list[str]:
+    if not text:
+        return []
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 class WorkPoolDispatcher(Dispatcher):
@@ -185,7 +215,9 @@ class WorkPoolDispatcher(Dispatcher):
     async def _check(self, flow_run_id: UUID, state: Any, watch: _Watch, now: float) -> None:
         if state.is_final():
             await self._read_lines([flow_run_id])  # the worker flushes its last lines as the run ends
-            watch.future.set_result(await self._result_of(state, watch.item, str(flow_run_id)))
+            result = await self._result_of(state, watch.item, str(flow_run_id))
+            watch.deliver_rest_of(result)
+            watch.future.set_result(result)
         elif state.is_running() or state.is_pending():
             # Pending: a worker took the run up. One that cannot report its start (it lost the API)
             # leaves it Pending for good: it gets the same time as a running one, not for ever.
@@ -257,7 +289,7 @@ class WorkPoolDispatcher(Dispatcher):
         watch.log_cursor = max(watch.log_cursor, entry.timestamp - timedelta(seconds=5))
         marker, _, line = entry.message.partition(" ")
         if marker in ("|", "!"):
-            watch.on_line("stdout" if marker == "|" else "stderr", line)
+            watch.deliver("stdout" if marker == "|" else "stderr", line)
 
     async def _result_of(self, state: Any, item: DispatchItem, flow_run_id: str) -> TaskResult:
         if not state.is_completed():
