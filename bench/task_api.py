@@ -10,6 +10,9 @@
 (c) Round trip of a one-task dispatch without the API: bare engine, in-process task run and flow
     run, ``CloudAgentWorker`` (``run_deployment``), Prefect's process worker, and a Prefect
     background task worker (``task.delay()`` + ``prefect.task_worker.serve``).
+(d) How live ``/ws`` is: the delay from a line being printed to its arrival at a WebSocket
+    subscriber, for each in-process way of running a task (the tests only check that each line
+    arrives before the next is printed).
 
 Needs a Prefect API: ``PREFECT_API_URL``, or a temporary local server is started (SQLite). Workers
 run as subprocesses of this script.
@@ -357,6 +360,26 @@ def dispatches(runs: int, api_url: str, process_worker: bool) -> None:
         row("Prefect background task worker (.delay)", measure(delay_and_wait, max(5, runs // 5), warmup=2))
 
 
+# -- (d) live lines --------------------------------------------------------------------------------
+
+
+def line_delays(tasks: int) -> None:
+    from tests.ws_logs import DATED_LINES, stream_dated_lines
+
+    print(f"\n(d) printed → received on /ws, ms ({tasks} tasks of `{DATED_LINES}` per way of running)")
+    print(f"  {'run as':<44}{'p50 ms':>9}{'max ms':>9}")
+    for run_as in ("engine", "task-run", "flow-run"):
+        delays: list[float] = []
+        with gateway(run_as) as url:
+            ws_url = url.replace("http://", "ws://") + "/ws"
+            for _ in range(tasks):
+                status, lines = stream_dated_lines(url, ws_url, TOKEN, TOKEN)
+                if status != "succeeded":
+                    raise RuntimeError(f"{run_as}: the dated task ended {status}")
+                delays += [(arrived - printed) * 1000 for printed, arrived in lines]
+        print(f"  {run_as:<44}{statistics.median(delays):>9.1f}{max(delays):>9.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=100)
@@ -364,7 +387,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--throughput-run-as", default="engine,task-run,flow-run")
     parser.add_argument("--skip-process-worker", action="store_true")
-    parser.add_argument("--only", default="a,b,c", help="which parts to run: a, b, c")
+    parser.add_argument("--only", default="a,b,c,d", help="which parts to run: a, b, c, d")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-task-api-"))
@@ -389,6 +412,8 @@ def main() -> None:
                 throughput(run_as, args.tasks, args.clients)
         if "c" in parts:
             dispatches(args.runs, api_url, not args.skip_process_worker)
+        if "d" in parts:
+            line_delays(max(3, args.runs // 20))
 
 
 if __name__ == "__main__":

@@ -142,6 +142,11 @@ class LogHub:
                 if subscriber.overflowed:
                     log.subscribers.discard(subscriber)
 
+    def line_count(self, task_id: str) -> int:
+        """How many lines ``task_id`` has printed so far (0 for a task it does not know)."""
+        log = self._logs.get(task_id)
+        return log.seq if log is not None else 0
+
     def finish(self, status: TaskStatusData) -> None:
         """The task ended: tell its subscribers and end their subscriptions. Call on the loop."""
         log = self._logs.get(status.task_id)

@@ -296,7 +296,8 @@ def chains(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "CLOUD_AGENT_CYCLE_START": "in-process",
             "CLOUD_AGENT_DISPATCH": "in-process",
             "CLOUD_AGENT_AUTO_FIX_CONFIDENCE": "1",  # no fix runs by itself: PostgreSQL is shared
-            "CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS": "30",
+            # Cycles of later notifications nobody answers give up then (the module waits for them).
+            "CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS": "15",
             "CLOUD_AGENT_APPROVAL_POLL_SECONDS": "1",
         }.items():
             patch.setenv(name, value)

@@ -459,7 +459,7 @@ _NEW_ATTEMPTS: list[tuple[str, str, str | dict[str, Any], bool]] = [
 def bypass_attempts() -> list[Attempt]:
     """The policy tests' table (every one of its attempts, through the API this time) and this suite's."""
     from executors import TaskStatus
-    from tests.unit.executors.test_policy import ATTEMPTS
+    from tests.policy_attempts import ATTEMPTS
 
     table = [Attempt("policy table", kind, body, status is TaskStatus.DENIED) for kind, body, status, _ in ATTEMPTS]
     return table + [Attempt(*attempt) for attempt in _NEW_ATTEMPTS]

@@ -1,4 +1,4 @@
-"""Fuzzing: schemathesis against the served OpenAPI (every route, as an operator, bounded), and
+"""Fuzzing: schemathesis against the served OpenAPI (every route, as an approver, bounded), and
 hypothesis properties of the task parser, the shell/SQL/Redis analysers and the alert parser.
 
 The properties are the ones the policy's safety rests on: analysing any text either classifies it
@@ -22,7 +22,7 @@ from executors._policy.sql import analyze_sql
 from flows.alerts import AlertGroup, InvalidAlert, parse_alert_group
 from tests.environments import write_environment
 from tests.gateway_fixtures import GatewayFactory
-from tests.identities import OPERATOR
+from tests.identities import APPROVER
 from tests.reliability import scenarios
 
 pytestmark = [
@@ -49,11 +49,12 @@ json_values = st.recursive(
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_every_route_keeps_its_openapi_contract_for_an_operator(
+def test_every_route_keeps_its_openapi_contract(
     prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gateway_factory: GatewayFactory
 ) -> None:
-    # Generated commands must not do anything: reads only, stopped after a second. An alert that
-    # happened to be valid would be an event on the test Prefect server, which starts nothing.
+    # As an approver, the role that reaches every operation. Generated commands must not do
+    # anything: the environment allows reads only, stopped after a second. An alert that happened
+    # to be valid would be an event on the test Prefect server, which starts nothing.
     folder = tmp_path / "fuzz"
     write_environment(folder, "local", agents=["agent-local-001"], policy={"max_risk": "read"},
                       limits={"max_timeout_seconds": 1, "max_output_bytes": 4096})  # fmt: skip
@@ -61,7 +62,7 @@ def test_every_route_keeps_its_openapi_contract_for_an_operator(
     monkeypatch.setenv("CLOUD_AGENT_CYCLE_START", "event")
     gateway = gateway_factory(gateway_run_as="engine")
 
-    outcome = scenarios.schemathesis_run(gateway.url, OPERATOR, tmp_path, max_examples=20, time_limit=90)
+    outcome = scenarios.schemathesis_run(gateway.url, APPROVER, tmp_path, max_examples=20, time_limit=90)
 
     scenarios.check(outcome)
 
