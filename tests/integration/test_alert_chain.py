@@ -397,8 +397,6 @@ def _check(chain: Chain) -> None:
     assert chain.service in report["detection"]["involved_services"], report["detection"]
     assert report["hypotheses"], report["outcome"]
     top = [(h["component"], h["fault"], round(h["confidence"], 2)) for h in report["hypotheses"][:5]]
-    if report["hypotheses"][0]["component"] != chain.service:
-        pytest.xfail(f"the analysis ranked {top} for a fault on {chain.service} (the ranker is being reworked)")
     assert report["hypotheses"][0]["component"] == chain.service, top
 
 
