@@ -13,7 +13,9 @@ own environment (``make peers-env``), given the alert time (what a user has) and
 when the view has one (an empty graph otherwise: PyRCA's PC takes minutes per case); with
 ``--oracle-peers`` also given the injection time, RCAEval's own setting, which no user has. Printed per
 fold and view: AC@1, AC@3, Avg@5, the fault type, top-1 and top-5 ECE, seconds per case, and the
-peers' AC@1 / AC@3.
+peers' AC@1 / AC@3. ``conf@1`` is the mean confidence of the top hypothesis; ``floor`` is the top-1
+ECE a perfectly calibrated model would show at those confidences on so few incidents (only the
+excess over it is miscalibration).
 
 With ``--cases-dir`` the shipped model (``make model``: trained on every generator) is scored on case
 folders written by someone else (``metrics.csv``, ``truth.json``, optional ``topology.yaml``,
@@ -95,7 +97,8 @@ def fold_line(
     fault = f"{report.fault_ac1:>6.3f}" if report.fault_ac1 == report.fault_ac1 else f"{'-':>6}"
     line = (
         f"{name:<16} {report.view:<13} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} {report.avg5:>6.3f} "
-        f"{fault} {report.top1_ece:>6.3f} {report.top5_ece:>6.3f} {report.seconds_per_case:>6.3f}"
+        f"{fault} {report.top1_mean_confidence:>6.3f} {report.top1_ece:>6.3f} {report.top1_ece_floor:>6.3f} "
+        f"{report.top5_ece:>6.3f} {report.seconds_per_case:>6.3f}"
     )
     for method in ("baro", "nsigma", "ht"):
         entry = peers.get(method)
@@ -106,8 +109,9 @@ def fold_line(
 
 
 HEADER = (
-    f"{'left out':<16} {'view':<13} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} {'ECE@1':>6} "
-    f"{'ECE@5':>6} {'s/case':>6} | {'BARO':^11} | {'N-sigma':^11} | {'PyRCA HT':^11} | {'vs best':>6} | oracle"
+    f"{'left out':<16} {'view':<13} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} {'conf@1':>6} "
+    f"{'ECE@1':>6} {'floor':>6} {'ECE@5':>6} {'s/case':>6} | {'BARO':^11} | {'N-sigma':^11} | {'PyRCA HT':^11} | "
+    f"{'vs best':>6} | oracle"
 )
 
 

@@ -51,3 +51,16 @@ def test_perfectly_calibrated_confidences_have_small_ece() -> None:
     correct = rng.random(20000) < confidence
     assert expected_calibration_error(confidence, correct) < 0.02
     assert expected_calibration_error(confidence, ~correct) > 0.3
+
+
+def test_the_calibrated_floor_is_what_perfect_calibration_shows_on_so_few_incidents() -> None:
+    from models.learning import calibrated_ece
+
+    # 0.7 everywhere, right 70 % of the time: the observed accuracy of 40 draws strays by about
+    # sqrt(0.21 / 40) * sqrt(2 / pi) = 0.058 from 0.7; of 4000, by a tenth of that.
+    few, many = calibrated_ece([0.7] * 40), calibrated_ece([0.7] * 4000)
+    assert few == pytest.approx(0.058, abs=0.012) and many < 0.01
+    assert calibrated_ece([0.7] * 40) == few  # seeded: the same confidences, the same floor
+    # A model whose ECE exceeds the floor by far is miscalibrated: always wrong at 0.7.
+    assert expected_calibration_error([0.7] * 40, [False] * 40) > 10 * few
+    assert math.isnan(calibrated_ece([]))
