@@ -44,7 +44,7 @@ from tests.http_stubs import header_reflector  # noqa: E402
 from tests.identities import APPROVER, OPERATOR, TOKENS, VIEWER  # noqa: E402
 from tests.reliability import corpus, scenarios  # noqa: E402
 from tests.reliability.scenarios import Outcome  # noqa: E402
-from tests.reliability.servers import (  # noqa: E402
+from tests.servers import (  # noqa: E402
     CloudAgentProcess,
     PrivateMariaDB,
     PrivatePostgres,

@@ -86,7 +86,7 @@ def restarted_mid_task(factory: GatewayFactory, **settings: Any) -> dict[str, An
     """A background task started on a gateway of ``settings`` that stops once the task is out on a
     worker (its run id recorded); a second gateway of the same settings follows it to the end.
     The task's final view."""
-    from tests.reliability.servers import wait_until
+    from tests.servers import wait_until
 
     settings = {"gateway_poll_seconds": 0.05, "shutdown_grace_seconds": 0, **settings}
     first = factory(**settings)

@@ -31,7 +31,7 @@ from typing import Any, Self
 import httpx
 import yaml
 
-from tests.reliability.servers import free_port, wait_until
+from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deployments" / "examples"

@@ -50,7 +50,7 @@ from tests.integration.monitoring import (
     scaled,
     wait_for,
 )
-from tests.reliability.servers import PrivatePostgres, PrivateRedis
+from tests.servers import PrivatePostgres, PrivateRedis
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow]
 

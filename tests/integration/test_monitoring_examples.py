@@ -18,7 +18,7 @@ from tests.integration.monitoring import (
     missing_binaries,
     scaled,
 )
-from tests.reliability.servers import PrivateRedis
+from tests.servers import PrivateRedis
 
 pytestmark = pytest.mark.integration
 

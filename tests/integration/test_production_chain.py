@@ -51,7 +51,7 @@ from flows.worker import CloudAgentWorker
 from gateway.dispatch import ensure_batch_deployment
 from tests.integration.monitoring import MonitoringStack, missing_binaries, report_hops, wait_for
 from tests.integration.test_alert_chain import BASELINE_SECONDS, StuckTransactions, _history_seconds, write_environment
-from tests.reliability.servers import PrivatePostgres, PrivateRedis, free_port
+from tests.servers import PrivatePostgres, PrivateRedis, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow, pytest.mark.timeout(600)]
 

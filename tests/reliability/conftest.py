@@ -19,7 +19,7 @@ import flows._runtime
 from executors import AuditLog, open_audit_log
 from gateway.demo.scenario import DemoIncident, prepared_incident
 from tests.reliability.scenarios import CHECKED, table
-from tests.reliability.servers import PrivatePostgres
+from tests.servers import PrivatePostgres
 
 
 @pytest.fixture(scope="session")

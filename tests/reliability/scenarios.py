@@ -412,7 +412,7 @@ def worker_killed(
     """
     from prefect.client.orchestration import get_client
 
-    from tests.reliability.servers import kill_processes_with, processes_with
+    from tests.servers import kill_processes_with, processes_with
 
     how = "a flow run on the work pool" if remote_as == "flow-run" else "a task run on its task key"
     outcome = Outcome(f"fault: worker killed mid-task ({remote_as})", load=f"1 task as {how}",

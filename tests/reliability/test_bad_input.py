@@ -10,7 +10,7 @@ import pytest
 from tests.gateway_fixtures import Gateway, GatewayFactory
 from tests.identities import OPERATOR, TOKENS, VIEWER
 from tests.reliability import corpus, scenarios
-from tests.reliability.servers import ServedGateway
+from tests.servers import ServedGateway
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 

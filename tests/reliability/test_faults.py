@@ -20,7 +20,7 @@ from tests.environments import LOCAL_CONNECTIONS, write_environment
 from tests.gateway_fixtures import GatewayFactory
 from tests.identities import APPROVER, OPERATOR, TOKENS
 from tests.reliability import scenarios
-from tests.reliability.servers import (
+from tests.servers import (
     CloudAgentProcess,
     PrivateMariaDB,
     PrivatePostgres,

@@ -17,7 +17,7 @@ from tests.gateway_fixtures import Gateway, GatewayFactory
 from tests.http_stubs import header_reflector
 from tests.identities import APPROVER, OPERATOR, TOKENS, VIEWER
 from tests.reliability import corpus, scenarios
-from tests.reliability.servers import PrivateRedis, ServedGateway, wait_until
+from tests.servers import PrivateRedis, ServedGateway, wait_until
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 

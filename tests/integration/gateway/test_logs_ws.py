@@ -12,7 +12,7 @@ import websocket
 
 from tests.gateway_fixtures import Gateway, GatewayFactory
 from tests.identities import OPERATOR, VIEWER
-from tests.reliability.servers import wait_until
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.integration
 

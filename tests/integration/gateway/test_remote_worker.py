@@ -29,7 +29,6 @@ from tests.gateway_fixtures import GatewayFactory
 from tests.http_stubs import header_reflector
 from tests.identities import OPERATOR, VIEWER
 from tests.reliability.scenarios import leaks_in
-from tests.reliability.servers import wait_until
 from tests.remote_host import (
     IsolatedNetwork,
     IsolatedWorker,
@@ -38,6 +37,7 @@ from tests.remote_host import (
     missing_tools,
     s3_server,
 )
+from tests.servers import wait_until
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,7 +15,7 @@ import pytest
 from tests.environments import write_test_environments
 from tests.gateway_fixtures import Gateway, GatewayFactory, restarted_mid_task
 from tests.identities import OPERATOR, VIEWER
-from tests.reliability.servers import wait_until
+from tests.servers import wait_until
 from tests.ws_logs import stream_dated_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow]

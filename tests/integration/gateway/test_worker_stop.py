@@ -18,7 +18,7 @@ import pytest
 
 from gateway.dispatch import ensure_batch_deployment
 from tests.environments import write_test_environments
-from tests.reliability.servers import wait_until
+from tests.servers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow]
 

@@ -36,7 +36,7 @@ from tests.reliability.redteam.databases import (
 from tests.reliability.redteam.harness import Range, Report, Servers, Shared
 from tests.reliability.redteam.leaks import ExfilSink, SecretWatch
 from tests.reliability.redteam.stale import SERVER_MARK, clean_stale_runs
-from tests.reliability.servers import BIN, ROOT
+from tests.servers import BIN, ROOT
 
 MODES = ("classifier", "classifier_off")
 #: Environment variables holding the servers' passwords (names the executor keeps from its children).

@@ -1,6 +1,6 @@
 """Private PostgreSQL, MariaDB and Redis with passwords, read-only accounts, and their canaries.
 
-The servers are ``tests/reliability/servers.py``'s, on free ports, with two changes that make them
+The servers are ``tests/servers.py``'s, on free ports, with two changes that make them
 look like a real host's: TCP needs a password, while the local socket (in the server's folder under
 /tmp) lets root in without one, as Debian's defaults do — a shell task that can reach that socket
 is a superuser, and only the sandbox (another uid, a private /tmp) keeps it out. A second Redis
@@ -32,7 +32,7 @@ import psycopg
 import pymysql
 import redis
 
-from tests.reliability.servers import PrivateMariaDB, PrivatePostgres, PrivateRedis
+from tests.servers import PrivateMariaDB, PrivatePostgres, PrivateRedis
 
 #: The shipped read accounts (``deployments/accounts/``): the statements there create them.
 ACCOUNTS = Path(__file__).resolve().parents[3] / "deployments" / "accounts"

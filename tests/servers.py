@@ -1,5 +1,6 @@
-"""Processes the reliability suite starts and stops on purpose: private database servers, a
-``cloud-agent worker`` and a ``cloud-agent serve``.
+"""Processes the tests start and stop on purpose (private database servers, a ``cloud-agent
+worker`` and a ``cloud-agent serve``), and the waits on them: a free port, a condition polled
+with a deadline.
 
 The machine's PostgreSQL, MariaDB and Redis are shared with other test runs and are never
 stopped; a "server stopped mid-collection" fault stops a private instance of its own, on a free
@@ -26,7 +27,7 @@ from typing import Any, Self
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
