@@ -1,5 +1,5 @@
 """The policy's table of denial and bypass attempts, read by the policy's unit tests and by the
-reliability suite's red-team corpus."""
+reliability suite's corpus of bypass attempts (``tests/reliability/corpus.py``)."""
 
 from __future__ import annotations
 
