@@ -17,6 +17,13 @@ peers' AC@1 / AC@3. ``conf@1`` is the mean confidence of the top hypothesis; ``f
 ECE a perfectly calibrated model would show at those confidences on so few incidents (only the
 excess over it is miscalibration).
 
+With ``--outcomes N`` (default 40) each fold and view is scored once more by a model retrained as
+the cycle's retraining does after N confirmed outcomes on that system: N other incidents of the
+left-out generator, seen as the view shows them, added as ``real`` rows (weighing three times a
+generated incident in the trees). Its
+confidences lean on those outcomes (``HypothesisRanker``'s ``calibrate_on``); the line is marked
+``+N``. It is not the first-day number above it: it is the number after N incidents with feedback.
+
 With ``--cases-dir`` the shipped model (``make model``: trained on every generator) is scored on case
 folders written by someone else (``metrics.csv``, ``truth.json``, optional ``topology.yaml``,
 ``logs.csv``, ``traces.csv``; the layout of ``bench/peers/client.write_case``), beside the peers
@@ -52,7 +59,14 @@ from models import (
     training_set,
 )
 from models.generators import generator
-from models.learning import ac_at_k, avg_at_k, expected_calibration_error
+from models.learning import (
+    REAL_WEIGHT,
+    TrainingSet,
+    ac_at_k,
+    avg_at_k,
+    expected_calibration_error,
+    generated_training_set,
+)
 from models.store import load_telemetry, shipped_model
 
 FOLDS = ("simulator", "queueing", "pyrca-linear", "pyrca-nonlinear")
@@ -96,20 +110,21 @@ def fold_line(
 ) -> str:
     fault = f"{report.fault_ac1:>6.3f}" if report.fault_ac1 == report.fault_ac1 else f"{'-':>6}"
     line = (
-        f"{name:<16} {report.view:<13} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} {report.avg5:>6.3f} "
+        f"{name:<16} {report.view:<15} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} {report.avg5:>6.3f} "
         f"{fault} {report.top1_mean_confidence:>6.3f} {report.top1_ece:>6.3f} {report.top1_ece_floor:>6.3f} "
         f"{report.top5_ece:>6.3f} {report.seconds_per_case:>6.3f}"
     )
     for method in ("baro", "nsigma", "ht"):
         entry = peers.get(method)
         line += f" | {entry['ac1_any']:>5.2f} {entry['ac3_any']:>5.2f}" if entry else f" | {'-':>5} {'-':>5}"
-    best = max((entry["ac1_any"] for entry in peers.values()), default=float("nan"))
-    at_injection = max((entry["ac1_any"] for entry in oracle.values()), default=float("nan"))
-    return line + f" | {report.ac1 - best:>+6.3f} | {at_injection:>5.2f}"
+    best = max((entry["ac1_any"] for entry in peers.values()), default=None)
+    at_injection = max((entry["ac1_any"] for entry in oracle.values()), default=None)
+    margin = f"{report.ac1 - best:>+6.3f}" if best is not None else f"{'-':>6}"
+    return line + f" | {margin} | " + (f"{at_injection:>5.2f}" if at_injection is not None else f"{'-':>5}")
 
 
 HEADER = (
-    f"{'left out':<16} {'view':<13} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} {'conf@1':>6} "
+    f"{'left out':<16} {'view':<15} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} {'conf@1':>6} "
     f"{'ECE@1':>6} {'floor':>6} {'ECE@5':>6} {'s/case':>6} | {'BARO':^11} | {'N-sigma':^11} | {'PyRCA HT':^11} | "
     f"{'vs best':>6} | oracle"
 )
@@ -134,6 +149,16 @@ def leave_one_out(args: argparse.Namespace) -> None:
         for view in VIEWS:
             report = evaluate(model, incidents, view=view, name=name)
             print(fold_line(name, report, peers.get(view, {}), oracle.get(view, {})), flush=True)
+        for view in VIEWS if args.outcomes else ():
+            # Other incidents of the same system than the test ones: their own seed.
+            seen = generated_training_set(name, args.outcomes, args.seed + 104_729, views={view: 1.0})
+            adapted = train_models(
+                TrainingSet.concat([training.without([family]), seen.as_outcomes()]),
+                random_state=args.seed,
+                real_weight=REAL_WEIGHT,
+            ).compiled(f"without-{family}+{args.outcomes}")
+            report = evaluate(adapted, incidents, view=view, name=name)
+            print(fold_line(name, report.model_copy(update={"view": f"{view}+{args.outcomes}"}), {}, {}), flush=True)
         trained_on = [other for other in TRAINING_GENERATORS if generator(other).family != family]
         print(
             f"{'':<16} trained on {', '.join(trained_on)}; peers given the alert time"
@@ -199,6 +224,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=FOLDS)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--outcomes", type=int, default=40, help="also score after this many confirmed outcomes per fold (0: skip)"
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip the peers (no peers environment)")
     parser.add_argument(
         "--oracle-peers", action="store_true", help="also run the peers given the injection time (RCAEval's setting)"

@@ -16,11 +16,12 @@ from models.learning._evaluation import (
     reliability_table,
 )
 from models.learning._retrain import RetrainReport, gate_scores, promotion_decision, retrain, ship_model
-from models.learning._training import COLD_START_CASES, COLD_START_SEED, TrainedModels, train_models
+from models.learning._training import COLD_START_CASES, COLD_START_SEED, REAL_WEIGHT, TrainedModels, train_models
 
 __all__ = [
     "COLD_START_CASES",
     "COLD_START_SEED",
+    "REAL_WEIGHT",
     "VIEWS",
     "EvaluationReport",
     "Fold",

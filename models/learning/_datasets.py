@@ -22,6 +22,8 @@ from models.signals._features import COMPONENT_FEATURES
 #: What a model must cope with: full context most of the time, sometimes no topology, sometimes
 #: metrics alone (RCAEval's layout, what a user of ``cloud-agent analyze`` often has).
 VIEWS: dict[str, float] = {"full": 0.5, "no_topology": 0.2, "metrics_only": 0.3}
+#: The ``generator`` tag of rows from confirmed outcomes of the system a model serves.
+REAL = "real"
 _TAGS = ("incident", "generator", "label")
 
 
@@ -52,6 +54,10 @@ class TrainingSet:
             self.components.loc[~self.components["generator"].isin(dropped)].reset_index(drop=True),
             self.faults.loc[~self.faults["generator"].isin(dropped)].reset_index(drop=True),
         )
+
+    def as_outcomes(self) -> TrainingSet:
+        """These rows as confirmed outcomes of the served system (tagged ``real``)."""
+        return TrainingSet(self.components.assign(generator=REAL), self.faults.assign(generator=REAL))
 
     def data_hash(self) -> str:
         """SHA-256 of both tables' features (NaN-canonical), labels and incident ids, in row order."""

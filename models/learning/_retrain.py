@@ -20,11 +20,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.generators._registry import TRAINING_GENERATORS, generate, generator
-from models.learning._datasets import VIEWS, TrainingSet, incident_view, training_set
+from models.learning._datasets import REAL, VIEWS, TrainingSet, incident_view, training_set
 from models.learning._evaluation import ac_at_k, evaluate
 from models.learning._training import (
+    CALIBRATION_PRIOR,
     COLD_START_CASES,
     COLD_START_SEED,
+    REAL_WEIGHT,
     train_component_model,
     train_fault_model,
     train_models,
@@ -76,6 +78,8 @@ class RetrainReport(BaseModel):
             f"Trained on {self.n_generated} generated and {self.n_real_train} real incidents "
             f"({self.n_real_held_out} real ones held out) in {self.seconds:.1f} s; data hash `{self.data_hash[:16]}`.",
             "",
+            self._calibration_sentence(),
+            "",
             "| gate metric | new | previous |",
             "|---|---|---|",
         ]
@@ -83,6 +87,14 @@ class RetrainReport(BaseModel):
             old = self.previous_metrics.get(key)
             lines.append(f"| {key} | {self.metrics[key]:.3f} | {'-' if old is None else f'{old:.3f}'} |")
         return "\n".join(lines) + "\n"
+
+    def _calibration_sentence(self) -> str:
+        if not self.n_real_train:
+            return "Confidences are calibrated on the generators alone: no confirmed outcome of this system yet."
+        return (
+            f"Confidences are calibrated on this system's {self.n_real_train} confirmed outcomes, the generators "
+            f"counting as {CALIBRATION_PRIOR:g} of them."
+        )
 
 
 def _is_held_out(incident_id: str, fraction: float) -> bool:
@@ -96,18 +108,23 @@ def real_rows(features: CaseFeatures, root: tuple[str, object], incident: str) -
     service, fault = root
     components = features.component_frame().reindex(columns=["service", *COMPONENT_FEATURES])
     components = components.assign(label=(components["service"] == service).astype(int), incident=incident)
-    components["generator"] = "real"
+    components["generator"] = REAL
     faults = features.fault_frame()
     faults = faults.loc[faults["service"] == service].reindex(columns=["service", "fault", *FAULT_FEATURES])
     truth = faults["fault"] == str(getattr(fault, "value", fault))
     if not truth.any() or not (faults.loc[truth, "supported"] > 0).any():
         faults = faults.iloc[0:0]
-    faults = faults.assign(label=truth.astype(int), incident=incident, generator="real")
+    faults = faults.assign(label=truth.astype(int), incident=incident, generator=REAL)
     return TrainingSet(components, faults)
 
 
 def gate_scores(
-    training: TrainingSet, *, test_cases: int, random_state: int = 0, families: Sequence[str] | None = None
+    training: TrainingSet,
+    *,
+    test_cases: int,
+    random_state: int = 0,
+    families: Sequence[str] | None = None,
+    real_weight: int = REAL_WEIGHT,
 ) -> dict[str, float]:
     """AC@1 of the training procedure on each left-out family (``logo_<family>``), in every gate
     view, next to BARO's on the same incidents (``baro_<family>``).
@@ -116,10 +133,10 @@ def gate_scores(
     model (which does not move AC@1) is fitted once, on everything.
     """
     scores: dict[str, float] = {}
-    fault_model = train_fault_model(training, random_state=random_state)
+    fault_model = train_fault_model(training, random_state=random_state, real_weight=real_weight)
     for name in families or TRAINING_GENERATORS:
         family = generator(name).family
-        fold = train_component_model(training.without([family]), random_state=random_state)
+        fold = train_component_model(training.without([family]), random_state=random_state, real_weight=real_weight)
         models = TrainedModels(fold, fault_model).compiled()
         incidents = generate(name, test_cases, GATE_SEED)
         ours, baro = [], []
@@ -170,7 +187,7 @@ def retrain(
     seed: int = COLD_START_SEED,
     test_cases: int = 60,
     held_out_fraction: float = 0.3,
-    real_weight: int = 3,
+    real_weight: int = REAL_WEIGHT,
     random_state: int = 0,
     n_jobs: int = 1,
 ) -> RetrainReport:
@@ -186,12 +203,10 @@ def retrain(
         if _is_held_out(outcome.incident_id, held_out_fraction):
             held_out.append((outcome.candidates, outcome.root_cause))
         else:
-            real_train += [real_rows(outcome.candidates, outcome.root_cause, f"real:{outcome.incident_id}")] * max(
-                1, real_weight
-            )
+            real_train.append(real_rows(outcome.candidates, outcome.root_cause, f"real:{outcome.incident_id}"))
     training = TrainingSet.concat([generated, *real_train])
-    candidate = train_models(training, random_state=random_state)
-    metrics = gate_scores(training, test_cases=test_cases, random_state=random_state)
+    candidate = train_models(training, random_state=random_state, real_weight=real_weight)
+    metrics = gate_scores(training, test_cases=test_cases, random_state=random_state, real_weight=real_weight)
     metrics.update(_real_scores(candidate, held_out))
     previous = model_store.metadata(current[1].version).metrics if current is not None else {}
     if current is not None and held_out:
@@ -207,7 +222,7 @@ def retrain(
             "generators": list(TRAINING_GENERATORS),
             "cases_per_generator": cases,
             "seed": seed,
-            "real_incidents": len(real_train) // max(1, real_weight),
+            "real_incidents": len(real_train),
             "real_weight": real_weight,
             "rows": len(training.components),
         },
@@ -222,7 +237,7 @@ def retrain(
         metrics=metrics,
         previous_metrics=previous,
         n_generated=generated.n_incidents,
-        n_real_train=len(real_train) // max(1, real_weight),
+        n_real_train=len(real_train),
         n_real_held_out=len(held_out),
         data_hash=data_hash,
         seconds=round(time.perf_counter() - started, 3),

@@ -32,6 +32,21 @@ def test_compiled_scores_equal_the_rankers(calibration: str) -> None:
         np.testing.assert_allclose(ours[1], theirs[1], atol=1e-12)
 
 
+def test_a_ranker_calibrated_on_the_served_systems_outcomes_compiles_and_round_trips() -> None:
+    X, y, groups = _data(0)
+    domains = np.where(groups < 20, "real", np.where(groups < 40, "a", "b"))
+    ranker = HypothesisRanker(max_iter=30, random_state=0, calibrate_on="real").fit(
+        X, y, groups=groups, domains=domains, sample_weight=np.where(domains == "real", 3.0, 1.0)
+    )
+    assert ranker.calibrated_on_ == 20
+    compiled = compile_ranker(ranker)
+    assert compiled.share is not None
+    again = CompiledRanker.from_arrays(compiled.header(), compiled.arrays("c"), "c")
+    for rows in np.split(_data(1, incidents=5)[0], 5):
+        np.testing.assert_allclose(compiled.score_incident(rows)[0], ranker.score_incident(rows)[0], atol=1e-12)
+        np.testing.assert_array_equal(again.score_incident(rows)[0], compiled.score_incident(rows)[0])
+
+
 def test_arrays_round_trip(small_trained: TrainedModels) -> None:
     compiled = compile_ranker(small_trained.components)
     again = CompiledRanker.from_arrays(compiled.header(), compiled.arrays("c"), "c")

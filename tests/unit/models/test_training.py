@@ -97,3 +97,5 @@ def test_retrain_keeps_versions_learns_from_outcomes_and_gates(
     assert second.n_real_train + second.n_real_held_out == 6
     assert store.versions() == ["v0001", "v0002"]
     assert second.to_markdown().startswith("# Retraining: v0002")
+    assert f"calibrated on this system's {second.n_real_train} confirmed outcomes" in second.to_markdown()
+    assert "calibrated on the generators alone" in first.to_markdown()
