@@ -29,8 +29,8 @@ services:  ## start the local PostgreSQL, MariaDB and Redis if they are down; pr
 demo: setup services  ## a simulated incident, diagnosed end to end, report printed
 	$(BIN)/cloud-agent demo
 
-test: setup services  ## set up the servers and the sandbox, then run the whole test suite
-	$(BIN)/pytest
+test: setup services  ## set up the servers and the sandbox, then run the whole test suite (the 15 slowest named)
+	$(BIN)/pytest --durations=15
 
 test-fast: setup  ## unit tests only (no servers)
 	$(BIN)/pytest tests/unit -m "not integration"

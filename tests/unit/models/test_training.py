@@ -8,6 +8,7 @@ from models import (
     ModelStore,
     Outcome,
     OutcomeStore,
+    TrainingSet,
     analyze,
     retrain,
     simulate_incident,
@@ -55,6 +56,15 @@ def test_a_confirmed_real_incident_becomes_labelled_rows(small_model: DiagnosisM
     assert set(rows.components["generator"]) == {"real"}
     if len(rows.faults):
         assert rows.faults["label"].sum() == 1 and set(rows.faults["service"]) == {incident.root_cause[0]}
+
+
+def test_rows_seen_as_confirmed_outcomes_are_tagged_real_and_stay_when_generators_are_left_out() -> None:
+    seen = training_set(["simulator"], 2, 99)
+    outcomes = seen.as_outcomes()
+    assert outcomes.generators == ["real"] and outcomes.n_incidents == 2
+    assert set(outcomes.faults["generator"]) <= {"real"} and len(outcomes.faults) == len(seen.faults)
+    both = TrainingSet.concat([seen, outcomes])
+    assert both.without(["simulator"]).generators == ["real"]
 
 
 def test_the_gate_refuses_a_model_that_only_learned_one_generator() -> None:
