@@ -19,6 +19,7 @@ from contract._task import (
     TaskSpec,
     TaskStatus,
     describe_validation_error,
+    output_lines,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "TaskStatus",
     "describe_validation_error",
     "fix_fits_its_risk",
+    "output_lines",
 ]

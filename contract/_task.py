@@ -201,3 +201,13 @@ class TaskResult(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status is TaskStatus.SUCCEEDED
+
+
+def output_lines(text: str | None) -> list[str]:
+    """The lines a live subscriber is sent for ``text``: split at ``\n`` as the executors stream
+    output (a ``\r`` stays inside its line), without the empty piece after a final newline. A
+    replay of stored output and a gap filled from a result must show the very same lines."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines

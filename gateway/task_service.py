@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import structlog
 
+from contract import output_lines
 from executors import (
     Approval,
     AuditLog,
@@ -375,7 +376,7 @@ class TaskService:
             (("stdout", result.output), ("stderr", result.stderr)) if result else ()
         )
         for stream, text in outputs:
-            for line in (text or "").splitlines()[: self.settings.log_lines_per_task]:
+            for line in output_lines(text)[: self.settings.log_lines_per_task]:
                 seq += 1
                 subscription.push(
                     log_message(LogLine(task_id=task_id, seq=seq, stream=stream, line=line, at=at, replayed=True))

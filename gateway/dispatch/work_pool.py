@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
+from contract import output_lines
 from executors import TaskResult
 from gateway.dispatch._common import (
     _MAX_LOG_PAGES,
@@ -66,18 +67,11 @@ class _Watch:
         if result.truncated:
             return
         for stream, text in (("stdout", result.output), ("stderr", result.stderr)):
-            lines = _lines_of(text)
+            lines = output_lines(text)
             sent = self.delivered[stream]
             if len(lines) > len(sent) and lines[: len(sent)] == sent:
                 for line in lines[len(sent) :]:
                     self.deliver(stream, line)
-
-
-def _lines_of(text: str | None) -> list[str]:
-    if not text:
-        return []
-    lines = text.split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
 
 
 class WorkPoolDispatcher(Dispatcher):
