@@ -19,10 +19,10 @@ excess over it is miscalibration).
 
 With ``--outcomes N`` (default 40) each fold and view is scored once more by a model retrained as
 the cycle's retraining does after N confirmed outcomes on that system: N other incidents of the
-left-out generator, seen as the view shows them, added as ``real`` rows (weighing three times a
-generated incident in the trees). Its
-confidences lean on those outcomes (``HypothesisRanker``'s ``calibrate_on``); the line is marked
-``+N``. It is not the first-day number above it: it is the number after N incidents with feedback.
+left-out generator, seen as the view shows them, added as ``real`` rows (each weighing three
+generated incidents in the trees). Its confidences lean on those outcomes (``HypothesisRanker``'s
+``calibrate_on``); the line is marked ``+N``. It is not the first-day number above it: it is the
+number after N incidents with feedback.
 
 With ``--cases-dir`` the shipped model (``make model``: trained on every generator) is scored on case
 folders written by someone else (``metrics.csv``, ``truth.json``, optional ``topology.yaml``,
