@@ -195,8 +195,9 @@ class HypothesisRanker(ClassifierMixin, BaseEstimator):
         incidents = len(np.unique(np.asarray(groups)[own]))
         self.calibrated_on_ = incidents
         calibration = np.ones(len(domains)) if weight is None else weight.copy()
-        per_incident = calibration[own].sum() / incidents
-        calibration[~own] *= self.calibration_prior * per_incident / calibration[~own].sum()
+        others = calibration[~own].sum()
+        if others > 0:
+            calibration[~own] *= self.calibration_prior * (calibration[own].sum() / incidents) / others
         return calibration
 
     def _domain_folds(self, domains: Any, groups: Any) -> list[tuple[np.ndarray, np.ndarray]]:
