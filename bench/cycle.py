@@ -34,8 +34,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 def plain_fan_out(alert: Any) -> tuple[float, int, str]:
     """The same plans, run concurrently with asyncio over the bare engine; seconds, tasks, top."""
     from flows._models import current_model, outcome_store
-    from flows._runtime import cloud_agent
     from flows.context import incident_context
+    from flows.runtime import engine
     from models import Telemetry, analyze, detect
     from models.playbook.collection import (
         evidence_from_results,
@@ -46,13 +46,14 @@ def plain_fan_out(alert: Any) -> tuple[float, int, str]:
 
     started = time.perf_counter()
     ctx = incident_context(alert)
-    agent = cloud_agent()
+
+    def run_one(task: dict[str, Any]) -> dict[str, Any]:
+        with engine() as agent:
+            return agent.run(task, actor="bench:plain").model_dump(mode="json")
 
     async def run_all(plan: list[Any]) -> list[dict[str, Any]]:
         async def one(item: Any) -> dict[str, Any]:
-            task = {**item.task, "agent_id": ctx.agent_id}
-            result = await asyncio.to_thread(agent.run, task, actor="bench:plain")
-            return result.model_dump(mode="json")
+            return await asyncio.to_thread(run_one, {**item.task, "agent_id": ctx.agent_id})
 
         return list(await asyncio.gather(*(one(item) for item in plan)))
 

@@ -84,14 +84,11 @@ class Bench:
 
     def fresh(self, name: str) -> tuple[Path, Path]:
         """A folder for one scenario: the test environments and an empty state folder, in use."""
-        import flows._runtime
-
         folder = self.workdir / f"{name}-{uuid.uuid4().hex[:6]}"
         config = write_test_environments(folder / "deployments")
         state = folder / "state"
         self.setenv("CLOUD_AGENT_CONFIG_DIR", str(config))
         self.setenv("CLOUD_AGENT_STATE_DIR", str(state))
-        flows._runtime.reset()
         return config, state
 
     @contextmanager
@@ -150,9 +147,6 @@ def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, only: str |
                 bench.setenv("CLOUD_AGENT_DISPATCH", "in-process")
                 bench.setenv("CLOUD_AGENT_CYCLE_START", "in-process")
                 bench.setenv("CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS", "5")
-                import flows._runtime
-
-                flows._runtime.reset()
                 return config / "local", state
 
             def cycle_load() -> Outcome:

@@ -190,13 +190,12 @@ def paired(direct: Callable[[], Any], through: Callable[[], Any], runs: int) -> 
 
 
 def round_trips(runs: int, api_url: str) -> None:
-    from flows._runtime import cloud_agent
+    from flows.runtime import engine
     from gateway.dispatch import ensure_batch_deployment
 
-    agent = cloud_agent()
-
     def direct() -> None:
-        agent.run(ECHO, actor="bench")
+        with engine() as agent:
+            agent.run(ECHO, actor="bench")
 
     print(
         f"\n(a) sync echo round trip, {runs} runs each, alternating with a direct run (client and server in "
@@ -292,16 +291,16 @@ def dispatches(runs: int, api_url: str, process_worker: bool) -> None:
     from prefect.deployments import run_deployment
 
     from contract import PlannedTask
-    from flows._prefect import without_flow_heartbeats
-    from flows._runtime import cloud_agent
     from flows.batch import execute_batch
+    from flows.prefect_internals import without_flow_heartbeats
+    from flows.runtime import engine
     from flows.tasks import run_executor_task
 
     print(f"\n(c) one-task dispatch round trip, no API ({runs} runs; workers: {max(5, runs // 5)}, process worker: 3)")
     print(f"  {'dispatch':<44}{'p50 ms':>9}{'p99 ms':>9}")
     item = PlannedTask(label="echo ok", task=ECHO)
-    agent = cloud_agent()
-    row("bare engine (CloudAgent.run)", measure(lambda: agent.run(ECHO, actor="bench"), runs))
+    with engine() as agent:
+        row("bare engine (CloudAgent.run)", measure(lambda: agent.run(ECHO, actor="bench"), runs))
     with SyncClientContext():
         named = run_executor_task.with_options(task_run_name="shell: echo ok@local")
         row("in-process Prefect task run", measure(lambda: named(ECHO, "bench"), runs))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,8 @@ class CloudAgent:
         self.serves = frozenset(serves) if serves is not None else None
         self._executors: dict[tuple[str, str], Executor] = {}
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self._retired = False
 
     @classmethod
     def from_settings(cls, settings: AgentSettings | None = None, *, serves: Iterable[str] | None = None) -> CloudAgent:
@@ -98,7 +101,20 @@ class CloudAgent:
                 checked their identity (the CLI's OS user, an approver's token, the fix step). An
                 ``approval`` inside the task itself is ignored: task data is anybody's to write.
         """
-        task_id = task_id or new_task_id()
+        with self.in_use():
+            return self._run(
+                task, actor=actor, task_id=task_id or new_task_id(), on_output=on_output, approval=approval
+            )
+
+    def _run(
+        self,
+        task: TaskSpec | Mapping[str, Any],
+        *,
+        actor: str,
+        task_id: str,
+        on_output: OutputSink | None,
+        approval: Approval | None,
+    ) -> TaskResult:
         ignored = False
         try:
             spec = task if isinstance(task, TaskSpec) else TaskSpec.parse(task)
@@ -165,6 +181,29 @@ class CloudAgent:
         except AuditUnavailable:
             result.notes.append("the audit record of this rejection could not be written")
         return result
+
+    @contextmanager
+    def in_use(self) -> Iterator[CloudAgent]:
+        """Hold the engine: retired meanwhile, it closes only when the last holder lets go."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                last_out = self._retired and self._in_flight == 0
+            if last_out:
+                self.close()
+
+    def retire(self) -> None:
+        """Close once the runs in flight are done (at once when there are none): a newer engine,
+        read from changed settings or files, takes the runs that start from now on."""
+        with self._lock:
+            self._retired = True
+            idle = self._in_flight == 0
+        if idle:
+            self.close()
 
     def close(self) -> None:
         with self._lock:

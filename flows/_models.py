@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from flows._runtime import settings
+from flows.runtime import settings
 from models import DiagnosisModel, ModelStore, OutcomeStore, active_model
 
 _lock = threading.Lock()

@@ -8,11 +8,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows._models import current_model, outcome_store
-from flows._runtime import settings
 from flows.collect import CollectedEvidence
 from flows.context import IncidentContext
 from flows.llm import incident_facts, second_opinion
 from flows.report import CycleReport
+from flows.runtime import settings
 from models import Analysis, Observations, TargetContext, Telemetry, TelemetryError, Topology, analyze
 
 

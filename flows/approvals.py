@@ -34,7 +34,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from flows._runtime import settings
+from flows.runtime import settings
 
 #: How a decision reached the fix step.
 DecidedThrough = Literal["policy", "task-api", "prefect-ui"]

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from contract import PlannedTask
-from flows._runtime import cloud_agent
+from flows.runtime import catalog
 from flows.tasks import run_executor_task
 
 #: Tasks of one batch running at once; the environment's per-agent limit applies on top.
@@ -43,5 +43,5 @@ def execute_batch(environment: str, items: list[PlannedTask], actor: str = "flow
 
 def default_agent_of(environment: str) -> str:
     """The agent that runs an environment's planned tasks: its first agent, or its own name."""
-    env = cloud_agent().catalog.environment(environment)
+    env = catalog().environment(environment)
     return env.agents[0] if env.agents else env.name

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 
 from executors import ConfigurationError, Environment
-from flows._runtime import cloud_agent
 from flows.alerts import AlertGroup
 from flows.batch import default_agent_of
+from flows.runtime import catalog
 from models import TargetContext, Topology, TopologyError, read_topology
 from models.playbook.collection import TelemetrySources, Window
 
@@ -46,13 +46,13 @@ class IncidentContext:
 
 def incident_context(alert: AlertGroup) -> IncidentContext:
     """Resolve the alert's environment (its ``env`` label, else the default agent's)."""
-    agent = cloud_agent()
+    environments = catalog()
     notes: list[str] = []
     label = alert.environment
-    if label and label in agent.catalog.environments:
-        environment = agent.catalog.environment(label)
+    if label and label in environments.environments:
+        environment = environments.environment(label)
     else:
-        environment = agent.catalog.environment_of(None)
+        environment = environments.environment_of(None)
         if label:
             notes.append(f"the alert's env label {label!r} is not a configured environment; using {environment.name!r}")
     try:

@@ -16,10 +16,10 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from contract import PlannedTask
-from flows._prefect import without_flow_heartbeats
-from flows._runtime import settings
 from flows.batch import execute_batch
+from flows.prefect_internals import without_flow_heartbeats
 from flows.result_storage import ensure_shared_storage, read_result
+from flows.runtime import settings
 
 BATCH_DEPLOYMENT = "execute-batch/{environment}"
 #: Extra time a dispatched batch may take beyond its slowest task (queueing, worker pick-up).

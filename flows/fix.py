@@ -24,12 +24,12 @@ from prefect.runtime import flow_run
 from prefect.states import Running
 
 from contract import Approval, PlannedTask
-from flows._runtime import settings
 from flows.approvals import FixDecision, approval_instructions, read_decision
 from flows.artifacts import publish
 from flows.context import ACTOR, IncidentContext
 from flows.dispatch import run_batches
 from flows.report import ApprovalWait, CycleReport, FixRecord, progress
+from flows.runtime import settings
 from flows.suggest import best_fix
 from models import FixSuggestion, Hypothesis, Risk, interpret_verification, verification_tasks
 

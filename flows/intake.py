@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from prefect.events import emit_event
 
-from flows._runtime import settings
 from flows.alerts import ALERT_EVENT, AlertGroup, alert_event_payload, alert_event_resource
+from flows.runtime import settings
 
 log = logging.getLogger("cloud_agent.intake")
 

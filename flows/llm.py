@@ -37,11 +37,11 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from contract import PlannedTask
 from executors import executor_types, redact_text, redact_value, register_secret
 from flows._models import outcome_store
-from flows._runtime import settings
-from flows._settings import FlowSettings
 from flows.context import IncidentContext
 from flows.dispatch import run_batches
 from flows.report import CycleReport
+from flows.runtime import settings
+from flows.settings import FlowSettings
 from models import Analysis, Observations, Telemetry
 from models.llm import (
     CandidateSpace,

@@ -108,7 +108,7 @@ def ensure_shared_storage(url: str | None = None) -> SharedStorage | None:
         ConfigurationError: the URL is invalid, or the store cannot be written and read from here.
     """
     if url is None:
-        from flows._runtime import settings
+        from flows.runtime import settings
 
         url = settings().result_storage
     storage = shared_storage_of(url)

@@ -19,7 +19,7 @@ from typing import Any
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
-from flows._prefect import prompt_task_worker, renamed_function
+from flows.prefect_internals import prompt_task_worker, renamed_function
 from flows.result_storage import ensure_shared_storage, shared_result_storage
 from flows.tasks import run_executor_task
 

@@ -8,8 +8,8 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from contract import Approval
-from flows._runtime import cloud_agent
 from flows.output import OutputSink, sink_for
+from flows.runtime import engine
 
 
 @task(name="executor-task", retries=0, persist_result=False)
@@ -29,7 +29,8 @@ def run_executor_task(
     """
     on_output = _output_sink(task_id) if stream_output else None
     given = Approval.model_validate(approval) if approval is not None else None
-    result = cloud_agent().run(task_spec, actor=actor, task_id=task_id, on_output=on_output, approval=given)
+    with engine() as agent:
+        result = agent.run(task_spec, actor=actor, task_id=task_id, on_output=on_output, approval=given)
     return result.model_dump(mode="json")
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from contract import PlannedTask
-from flows._runtime import settings
 from flows.context import ACTOR, IncidentContext
 from flows.dispatch import run_batches
 from flows.report import CycleReport
+from flows.runtime import settings
 from models import Hypothesis, Verification, interpret_verification, verification_tasks
 from models.playbook import windowed
 

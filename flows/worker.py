@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
-from flows._prefect import run_flow_here, without_flow_heartbeats
+from flows.prefect_internals import run_flow_here, without_flow_heartbeats
 
 WORKER_TYPE = "cloud-agent"
 

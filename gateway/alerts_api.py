@@ -17,9 +17,9 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from flows._prefect import use_api
-from flows._runtime import settings as flow_settings
 from flows.alerts import AlertGroup, InvalidAlert, parse_alert_group
+from flows.prefect_internals import use_api
+from flows.runtime import settings as flow_settings
 from gateway.auth import Principal, Role, require
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.local_prefect import LocalPrefectServer, LocalPrefectUnavailable

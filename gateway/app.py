@@ -72,8 +72,8 @@ def create_app(
         service: a ready ``TaskService`` (tests); built from ``settings`` otherwise.
         dispatcher: how tasks run (tests and benchmarks); ``CLOUD_AGENT_DISPATCH`` otherwise.
     """
-    from flows._prefect import configured_api_url
     from flows.intake import stop_cycles
+    from flows.prefect_internals import configured_api_url
     from flows.runs import settle_orphaned_runs
 
     api_url = configured_api_url()

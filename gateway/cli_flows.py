@@ -77,13 +77,13 @@ def _prefect_for_the_cycle() -> Iterator[None]:
     """The Prefect API the cycle runs against: the configured one, else the installation's local
     server — the gateway's if it runs one (its task API can then answer the approval), else one
     started for this command with its UI (Prefect's own fallback has no UI: nobody could approve)."""
-    from flows._prefect import configured_api_url, use_api
+    from flows.prefect_internals import configured_api_url, use_api
 
     if configured_api_url() is not None:
         yield
         return
-    from flows._runtime import settings
     from flows.runs import settle_orphaned_runs
+    from flows.runtime import settings
     from gateway.local_prefect import LocalPrefectServer, LocalPrefectUnavailable
 
     server = LocalPrefectServer(settings().local_prefect_home, on_ready=settle_orphaned_runs)
@@ -198,7 +198,7 @@ def demo(
         local_prefect_server(workdir / "prefect") as api_url,
         prepared_incident(scenario, workdir, seed=seed) as prepared,
     ):
-        from flows._prefect import use_api
+        from flows.prefect_internals import use_api
 
         use_api(api_url)
         os.environ["CLOUD_AGENT_CONFIG_DIR"] = str(prepared.config_dir)
@@ -243,7 +243,7 @@ def worker(
     if (env is None) == (pool is None):
         _fail("give --env ENV or --pool NAME")
     from executors import CloudAgentError, EnvironmentCatalog
-    from flows._runtime import settings
+    from flows.runtime import settings
 
     current = settings()
     if env is not None:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from executors import ConfigurationError
-from flows._settings import FlowSettings
+from flows.settings import FlowSettings
 
 #: How the gateway runs a task it dispatches in-process (``CLOUD_AGENT_DISPATCH=in-process``).
 RunAs = Literal["flow-run", "task-run", "engine"]

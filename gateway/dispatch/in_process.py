@@ -18,14 +18,6 @@ from gateway.dispatch._common import Dispatcher, DispatchItem, FlowRunNotice, T,
 from gateway.logstream import LineSink
 from gateway.settings import RunAs
 
-
-def _cloud_agent() -> Any:
-    # The process's engine, shared with the flows' task runs (one audit log, warm connection pools).
-    from flows._runtime import cloud_agent
-
-    return cloud_agent()
-
-
 # -- in-process ---------------------------------------------------------------------------------
 
 
@@ -94,7 +86,7 @@ class InProcessDispatcher(Dispatcher):
     def _prefect_thread(self) -> Iterator[None]:
         from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
 
-        from flows._prefect import sync_client_context
+        from flows.prefect_internals import sync_client_context
 
         with contextlib.ExitStack() as stack:
             if self.run_as == "task-run":
@@ -127,9 +119,13 @@ class InProcessDispatcher(Dispatcher):
     def _run(self, item: DispatchItem, on_line: LineSink) -> TaskResult:
         if self.run_as == "engine":
             # The approval is the task API's (an approver's token, checked): handed on beside the task.
-            return _cloud_agent().run(
-                item.spec, actor=item.actor, task_id=item.task_id, on_output=on_line, approval=item.spec.approval
-            )
+            # The process's engine, shared with the flows' task runs (one audit log, warm pools).
+            from flows.runtime import engine
+
+            with engine() as agent:
+                return agent.run(
+                    item.spec, actor=item.actor, task_id=item.task_id, on_output=on_line, approval=item.spec.approval
+                )
 
         from flows.output import register_sink, unregister_sink
 
@@ -159,8 +155,8 @@ class InProcessDispatcher(Dispatcher):
     def _flow_run(item: DispatchItem) -> dict[str, Any]:
         from prefect import tags
 
-        from flows._prefect import without_flow_heartbeats
         from flows.batch import execute_batch
+        from flows.prefect_internals import without_flow_heartbeats
 
         # No persisted flow result: the task store keeps the result.
         batch = execute_batch.with_options(

@@ -35,7 +35,6 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-import flows._runtime
 from flows.alerts import parse_alert_group
 from flows.intake import wait_for_cycles
 from gateway.app import create_app, serving
@@ -311,8 +310,6 @@ def chains(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         }
         for environment, redis_url, postgres in cases.values():  # placeholders until the stacks run
             write_environment(config, environment, "http://127.0.0.1:9", redis_url, postgres, "http://127.0.0.1:9")
-        flows._runtime.reset()
-        stack.callback(flows._runtime.reset)
 
         clock = WebhookClock(create_app(GatewaySettings(gateway_run_as="engine")))
         gateway_url = stack.enter_context(serving(clock))  # type: ignore[arg-type]  # any ASGI app
@@ -343,7 +340,6 @@ def chains(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 "redis": ("RedisEvictingKeys", "session-cache"),
             }[case]
             chains[case] = Chain(case, environment, alert, service, monitoring)
-        flows._runtime.reset()
 
         traffic = CacheTraffic(cache_of_redis_case.url())
         traffic.start()

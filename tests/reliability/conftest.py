@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import flows._runtime
 from executors import AuditLog, open_audit_log
 from gateway.demo.scenario import DemoIncident, prepared_incident
 from tests.reliability.scenarios import CHECKED, table
@@ -50,7 +49,6 @@ def incident_config(demo_incident: DemoIncident, config_dir: Path) -> Path:
     folder is this test's to edit. Returns ``local``'s folder."""
     local = config_dir / "local"
     shutil.copytree(demo_incident.config_dir / "local", local, dirs_exist_ok=True)
-    flows._runtime.reset()
     return local
 
 

@@ -1,6 +1,6 @@
-"""The rooms' import rules hold, no module imports itself through others (late imports inside
-functions included: they hide circles, they do not remove them), and no product module grows
-past what one reader takes in."""
+"""The rooms' import rules hold, a room reaches another only through its public modules, no module
+imports itself through others (late imports inside functions included: they hide circles, they do
+not remove them), and no product module grows past what one reader takes in."""
 
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ def test_product_code_never_imports_tests_or_benchmarks() -> None:
         if imported.split(".")[0] in ("tests", "bench")
     ]
     assert leaks == []
+
+
+def test_a_room_reaches_another_only_through_its_public_modules() -> None:
+    """A module whose name starts with ``_`` is its room's own business: another room that imports
+    it pins what the owner may change."""
+    graph = grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True)
+    reaches = [
+        (importer, imported)
+        for package in PACKAGES
+        for importer in graph.find_children(package) | graph.find_descendants(package)
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if imported.split(".")[0] != package and any(part.startswith("_") for part in imported.split(".")[1:])
+    ]
+    assert sorted(reaches) == []
 
 
 def _strongly_connected(graph: grimp.ImportGraph, modules: list[str]) -> list[list[str]]:

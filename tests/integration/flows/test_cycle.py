@@ -20,7 +20,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
 from prefect.client.schemas.objects import StateType
 
-import flows._runtime
 from flows.alerts import parse_alert_group
 from flows.cycle import rca_incident
 from gateway.demo.approver import answer_in_background
@@ -157,7 +156,6 @@ def test_a_low_risk_confident_fix_runs_by_itself_and_is_verified(
             return recorded(method, path, query)
 
         kubernetes.answer = answer  # type: ignore[method-assign]
-        flows._runtime.reset()
         report = run(prepared)
 
     fix = report["fix"]
@@ -190,7 +188,6 @@ def test_a_source_that_fails_is_recorded_and_the_cycle_goes_on(
         environment = yaml.safe_load((folder / "environment.yaml").read_text())
         environment["telemetry"]["logs"]["table"] = "rca_demo.no_such_table"
         (folder / "environment.yaml").write_text(yaml.safe_dump(environment))
-        flows._runtime.reset()
         report = run(prepared, approve=False)
 
     failures = report["collection"]["failures"]

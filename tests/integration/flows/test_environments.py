@@ -19,13 +19,12 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymen
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled
 
-import flows._runtime
 from contract import PlannedTask
-from flows._settings import FlowSettings
 from flows.alerts import parse_alert_group
 from flows.batch import execute_batch
 from flows.dispatch import run_batches
 from flows.intake import emit_alert
+from flows.settings import FlowSettings
 from flows.worker import CloudAgentWorker
 from tests.environments import write_environment
 from tests.spec_data import ALERTMANAGER_SAMPLE
@@ -68,7 +67,6 @@ def two_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_ap
         monkeypatch.setenv("CLOUD_AGENT_CONFIG_DIR", str(root))
         monkeypatch.setenv("CLOUD_AGENT_STATE_DIR", str(state))
         monkeypatch.setenv("CLOUD_AGENT_DISPATCH", "work-pool")
-        flows._runtime.reset()
         yield {name: f"worker of {name}" for name in workers}
     finally:
         for process in workers.values():
@@ -81,7 +79,6 @@ def two_environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_ap
                 process.wait()
         for log in logs.values():
             log.close()
-        flows._runtime.reset()
 
 
 def _wait_for_pools(names: list[str], timeout: float = 60.0) -> None:

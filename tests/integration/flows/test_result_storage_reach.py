@@ -19,8 +19,6 @@ from gateway.cli import app
 def test_a_worker_that_cannot_reach_the_store_stops_at_start_with_one_line(
     prefect_api: str, config_dir: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows._runtime
-
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.setenv("CLOUD_AGENT_RESULT_STORAGE", f"s3://nowhere-{uuid.uuid4().hex[:8]}/results")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there
@@ -28,11 +26,9 @@ def test_a_worker_that_cannot_reach_the_store_stops_at_start_with_one_line(
     secret = f"unreachable-secret-{uuid.uuid4().hex}"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    flows._runtime.reset()
     try:
         result = CliRunner().invoke(app, ["worker", "--env", "local"])
     finally:
-        flows._runtime.reset()
         # fsspec keeps one S3 client per set of arguments for the whole process, and the block's
         # arguments do not include the endpoint read from this test's environment: a later test
         # of this process would otherwise be handed the client aimed at the closed port.

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import flows._runtime
 import flows.cycle
+import flows.runtime
 from flows.alerts import AlertGroup, parse_alert_group
 from flows.intake import start_in_process, starting_here
 from tests.spec_data import ALERTMANAGER_SAMPLE

@@ -25,13 +25,13 @@ from prefect import flow
 
 from contract import PlannedTask
 from executors import AuditQuery, CloudAgent, EnvironmentCatalog, Policy, TaskSpec, Verdict, open_audit_log
-from flows._settings import FlowSettings
 from flows.alerts import AlertGroup
 from flows.analyze import analyze_step
 from flows.collect import CollectedEvidence
 from flows.context import IncidentContext
 from flows.llm import LLM_ACTOR, ChatClient, LLMConfig, LLMReplyInvalid, incident_facts, second_opinion
 from flows.report import CycleReport, hypotheses_table, render_markdown
+from flows.settings import FlowSettings
 from models import (
     Analysis,
     CaseFeatures,

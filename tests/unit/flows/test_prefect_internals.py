@@ -1,4 +1,4 @@
-"""The Prefect internals the project relies on (``flows._prefect``), each assumption pinned: when
+"""The Prefect internals the project relies on (``flows.prefect_internals``), each assumption pinned: when
 Prefect moves, these fail before production does."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import inspect
 from prefect.settings import get_current_settings
 from prefect.utilities.callables import get_call_parameters
 
-import flows._prefect as internals
+import flows.prefect_internals as internals
 from flows.task_lane import environment_task
 
 

@@ -96,15 +96,9 @@ def test_what_is_stored_is_json_readable_anywhere() -> None:
 def test_a_worker_with_an_invalid_storage_url_stops_with_one_line(
     config_dir: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows._runtime
-
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     monkeypatch.setenv("CLOUD_AGENT_RESULT_STORAGE", "rca-results")
-    flows._runtime.reset()
-    try:
-        result = CliRunner().invoke(app, ["worker", "--env", "local"])
-    finally:
-        flows._runtime.reset()
+    result = CliRunner().invoke(app, ["worker", "--env", "local"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "error: CLOUD_AGENT_RESULT_STORAGE must be a shared store's URL such as s3://bucket/prefix, not 'rca-results'"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import flows._prefect
+import flows.prefect_internals
 from executors import ConfigurationError
 from gateway.settings import GatewaySettings
 from tests.gateway_fixtures import GatewayFactory
@@ -47,7 +47,7 @@ def test_settings_that_need_a_prefect_server_are_refused_in_one_line(settings: d
 @pytest.fixture
 def no_prefect(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process has no Prefect API (a session's test harness may have set one)."""
-    monkeypatch.setattr(flows._prefect, "configured_api_url", lambda: None)
+    monkeypatch.setattr(flows.prefect_internals, "configured_api_url", lambda: None)
 
 
 def test_answering_an_unknown_incident_is_a_404_and_starts_no_prefect_server(
