@@ -190,9 +190,10 @@ def task_load(
             for index in mine:
                 word = f"w{index}-{uuid.uuid4().hex[:8]}"
                 task = {**_load_task(index, agents[index % len(agents)], word), "sync": index % 2 == 0}
+                deadline = time.monotonic() + 120
                 while True:
                     response = http.post("/api/v1/tasks", json=task)
-                    if response.status_code != 429:
+                    if response.status_code != 429 or time.monotonic() > deadline:
                         break
                     with lock:
                         refused[429] += 1
@@ -506,7 +507,8 @@ def servers_stopped_mid_query(url: str, token: str, agent: str, servers: dict[st
             }
             task_id = http.post("/api/v1/tasks", json=task).json()["id"]
             _wait_running(http, task_id)
-            time.sleep(0.5)  # the statement reaches the server
+            if not _waits_on_server(http, agent, kind, connection, timeout=10.0):
+                outcome.problem(f"{kind}: the blocking read never reached the server")
             stopped = time.monotonic()
             server.stop()
             view = wait_terminal(http, [task_id], timeout=timeout + 30)[task_id]
@@ -530,6 +532,28 @@ def servers_stopped_mid_query(url: str, token: str, agent: str, servers: dict[st
                 outcome.problem(f"{kind}: after the restart the next read ended {again.json().get('error')}")
     outcome.figures = "; ".join(figures)
     return outcome
+
+
+#: A read that counts the blocking read of ``BLOCKING_READS`` while the server runs it.
+_BLOCKED_ON_SERVER = {
+    "postgres": "SELECT count(*) AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)' AND state = 'active'",
+    "mysql": "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(20)'",
+    "redis": "INFO clients",
+}
+
+
+def _waits_on_server(http: httpx.Client, agent: str, kind: str, connection: dict[str, str], *, timeout: float) -> bool:
+    """Whether the server shows the blocking read in progress within ``timeout`` (asked through
+    the task API, as any other read)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = {"agent_id": agent, "type": kind, "command": _BLOCKED_ON_SERVER[kind], "params": connection}
+        data = (http.post("/api/v1/tasks", json=task).json().get("result") or {}).get("data") or {}
+        rows = [row for result_set in data.get("result_sets", []) for row in result_set["rows"]]
+        if data.get("blocked_clients") if kind == "redis" else rows and rows[0][0]:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _quick_read(kind: str) -> str:

@@ -54,9 +54,11 @@ def _post_all(gateway: Gateway, token: str, examples: list[dict[str, Any]]) -> l
 
     def post(http: httpx.Client, example: dict[str, Any]) -> httpx.Response:
         response = http.post("/api/v1/tasks", json=example)
+        deadline = time.monotonic() + 60  # every example's timeout is 10 s at most
         while response.status_code == 202 or (
             response.status_code == 200 and response.json()["status"] in ("pending", "running")
         ):
+            assert time.monotonic() < deadline, f"the task never ended: {response.text[:300]}"
             time.sleep(0.2)
             response = http.get(f"/api/v1/tasks/{response.json()['id']}")
         return response

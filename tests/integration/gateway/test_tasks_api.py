@@ -217,7 +217,9 @@ def test_a_graceful_stop_does_not_leave_tasks_running(config_dir: Path, state_di
     operator, viewer = {"Authorization": f"Bearer {OPERATOR}"}, {"Authorization": f"Bearer {VIEWER}"}
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, headers=operator) as http:
         task_id = http.post("/api/v1/tasks", json={"type": "shell", "command": "sleep 2", "sync": False}).json()["id"]
+        deadline = time.monotonic() + 10
         while http.get(f"/api/v1/tasks/{task_id}").json()["status"] != "running":
+            assert time.monotonic() < deadline, "the task never started"
             time.sleep(0.02)
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, headers=viewer) as http:
         view = http.get(f"/api/v1/tasks/{task_id}").json()

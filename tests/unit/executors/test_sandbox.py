@@ -124,6 +124,15 @@ def test_the_agents_own_folders_are_hidden(
     assert output.endswith("end\n")
 
 
+def _still_alive_after(marker: str, seconds: float) -> list[int]:
+    """The processes of ``marker`` still alive ``seconds`` on (sooner when none is left): a killed
+    process leaves ``/proc`` once its parent reaps it, a moment after the task returned."""
+    deadline = time.monotonic() + seconds
+    while (alive := _marked(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
 def _marked(marker: str) -> list[int]:
     alive = []
     for entry in os.listdir("/proc"):
@@ -153,10 +162,7 @@ def test_nothing_a_read_task_starts_outlives_it(agent: CloudAgent, escape: str) 
     result = agent.run({"type": "shell", "command": escape.format(s=seconds), "timeout": 1})
 
     assert result.output is not None and result.output.startswith("started")
-    deadline = time.monotonic() + 2
-    while _marked(f"sleep\0{seconds}") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _marked(f"sleep\0{seconds}") == []
+    assert _still_alive_after(f"sleep\0{seconds}", seconds=2) == []
 
 
 def test_resource_limits_apply(agent: CloudAgent) -> None:
@@ -273,8 +279,7 @@ def test_an_approved_write_keeps_its_privileges_but_nothing_outlives_it(tmp_path
         assert result.risk is RiskClass.WRITE
         assert result.output == "root\n"
         assert target.exists()
-        time.sleep(0.2)
-        assert _marked(f"sleep\0{seconds}") == []
+        assert _still_alive_after(f"sleep\0{seconds}", seconds=2) == []
     finally:
         target.unlink(missing_ok=True)
 
