@@ -43,7 +43,8 @@ def _variables() -> tuple[tuple[str, str], ...]:
 def _environment_files(config_dir: Path) -> tuple[_FileStamp, ...]:
     """Every file directly inside a folder of ``config_dir``: what the engine's catalog and the
     flows read (``environment.yaml``, ``connections.yaml``, ``topology.yaml``), and a folder added
-    or removed shows too. About 30 µs for the shipped folders."""
+    or removed shows too. 0.1–0.3 ms for the shipped folders (19 files), against 5–10 ms of
+    Prefect overhead per task run."""
     stamps: list[_FileStamp] = []
     try:
         with os.scandir(config_dir) as folders:
