@@ -12,10 +12,10 @@ logs, traces, observations, the alerting component) and once with metrics and th
 own environment (``make peers-env``), given the alert time (what a user has) and, for HT, the graph
 when the view has one (an empty graph otherwise: PyRCA's PC takes minutes per case); with
 ``--oracle-peers`` also given the injection time, RCAEval's own setting, which no user has. Printed per
-fold and view: AC@1, AC@3, Avg@5, the fault type, top-1 and top-5 ECE, seconds per case, and the
-peers' AC@1 / AC@3. ``conf@1`` is the mean confidence of the top hypothesis; ``floor`` is the top-1
-ECE a perfectly calibrated model would show at those confidences on so few incidents (only the
-excess over it is miscalibration).
+fold and view: AC@1 with its 95 % interval, AC@3, Avg@5, the fault type, top-1 and top-5 ECE, seconds
+per case, and the peers' AC@1 / AC@3. ``conf@1`` is the mean confidence of the top hypothesis;
+``floor`` is the top-1 ECE a perfectly calibrated model would show at those confidences on so few
+incidents (only the excess over it is miscalibration).
 
 With ``--outcomes N`` (default 40) each fold and view is scored once more by a model retrained as
 the cycle's retraining does after N confirmed outcomes on that system: N other incidents of the
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -105,12 +106,26 @@ def peers_on(
     return scores
 
 
+def wilson_interval(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion of ``hits`` out of ``n`` (Wilson 1927): at 100
+    cases an AC@1 near 0.5 is known to about ±0.10, which is what a difference between folds, seeds
+    or methods must clear before it means anything."""
+    if n == 0:
+        return float("nan"), float("nan")
+    share = hits / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def fold_line(
     name: str, report: EvaluationReport, peers: dict[str, dict[str, float]], oracle: dict[str, dict[str, float]]
 ) -> str:
     fault = f"{report.fault_ac1:>6.3f}" if report.fault_ac1 == report.fault_ac1 else f"{'-':>6}"
+    low, high = wilson_interval(report.ac1 * report.n, report.n)
     line = (
-        f"{name:<16} {report.view:<15} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} {report.avg5:>6.3f} "
+        f"{name:<16} {report.view:<15} {report.n:>4} {report.ac1:>6.3f} [{low:.2f},{high:.2f}] "
+        f"{report.ac3:>6.3f} {report.avg5:>6.3f} "
         f"{fault} {report.top1_mean_confidence:>6.3f} {report.top1_ece:>6.3f} {report.top1_ece_floor:>6.3f} "
         f"{report.top5_ece:>6.3f} {report.seconds_per_case:>6.3f}"
     )
@@ -124,9 +139,9 @@ def fold_line(
 
 
 HEADER = (
-    f"{'left out':<16} {'view':<15} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} {'conf@1':>6} "
-    f"{'ECE@1':>6} {'floor':>6} {'ECE@5':>6} {'s/case':>6} | {'BARO':^11} | {'N-sigma':^11} | {'PyRCA HT':^11} | "
-    f"{'vs best':>6} | oracle"
+    f"{'left out':<16} {'view':<15} {'n':>4} {'AC@1':>6} {'95% CI':^11} {'AC@3':>6} {'Avg@5':>6} {'fault':>6} "
+    f"{'conf@1':>6} {'ECE@1':>6} {'floor':>6} {'ECE@5':>6} {'s/case':>6} | {'BARO':^11} | {'N-sigma':^11} | "
+    f"{'PyRCA HT':^11} | {'vs best':>6} | oracle"
 )
 
 
@@ -207,8 +222,10 @@ def external(args: argparse.Namespace, model: DiagnosisModel) -> None:
             except PeersError as exc:
                 print(f"peers skipped: {exc}", file=sys.stderr)
         fault = sum(faults) / len(faults) if faults else float("nan")
+        low, high = wilson_interval(sum(hit1), len(folders))
         print(
-            f"{root}: n={len(folders)} AC@1 {ac_at_k(rankings, truths, 1):.3f} AC@3 {ac_at_k(rankings, truths, 3):.3f} "
+            f"{root}: n={len(folders)} AC@1 {ac_at_k(rankings, truths, 1):.3f} [{low:.2f},{high:.2f}] "
+            f"AC@3 {ac_at_k(rankings, truths, 3):.3f} "
             f"Avg@5 {avg_at_k(rankings, truths, 5):.3f} fault {fault:.3f} "
             f"ECE@1 {expected_calibration_error(conf1, hit1):.3f} "
             f"ECE@5 {expected_calibration_error(conf5, hit5):.3f} {sum(seconds) / max(len(seconds), 1):.3f} s/case"
