@@ -2,7 +2,7 @@
 
     make peers-env
     .venv/bin/python bench/rca_accuracy.py [--train-cases 240] [--test-cases 60] [--seed 11]
-    .venv/bin/python bench/rca_accuracy.py --cases-dir DIR [--cases-dir DIR2]   # incidents from elsewhere
+    .venv/bin/python bench/rca_accuracy.py --cases-dir DIR [--cases-dir DIR2] [--outcomes-dir DIR3]   # from elsewhere
 
 For every generator (the project's simulator, the queueing model, PyRCA's linear-Gaussian and
 nonlinear-Laplace SCMs) the models are trained on the *other* families of generators only and
@@ -27,7 +27,11 @@ number after N incidents with feedback.
 With ``--cases-dir`` the shipped model (``make model``: trained on every generator) is scored on case
 folders written by someone else (``metrics.csv``, ``truth.json``, optional ``topology.yaml``,
 ``logs.csv``, ``traces.csv``; the layout of ``bench/peers/client.write_case``), beside the peers
-(HT given the case's topology as its graph, or none: PyRCA's PC takes minutes per case).
+(HT given the case's topology as its graph, or none: PyRCA's PC takes minutes per case). With
+``--outcomes-dir DIR`` it is scored once more after the cycle's scheduled retraining
+(``models.learning.retrain``, its defaults, its gate) has learnt from the incidents of ``DIR``
+(others than the scored ones) as confirmed outcomes: each diagnosed by the shipped model and its
+root cause confirmed, as the feedback step records them.
 """
 
 from __future__ import annotations
@@ -50,12 +54,17 @@ from models import (
     TRAINING_GENERATORS,
     DiagnosisModel,
     EvaluationReport,
+    FaultType,
+    ModelStore,
+    Outcome,
+    OutcomeStore,
     SimulatedIncident,
     Telemetry,
     Topology,
     analyze,
     evaluate,
     generate,
+    retrain,
     train_models,
     training_set,
 )
@@ -194,44 +203,79 @@ def read_case(folder: Path) -> tuple[Telemetry, Topology | None, dict[str, Any]]
     return telemetry, topology, json.loads((folder / "truth.json").read_text())
 
 
+def case_folders(root: str | Path) -> list[Path]:
+    return sorted(p for p in Path(root).iterdir() if (p / "truth.json").exists())
+
+
+def score_folders(label: str, folders: list[Path], model: DiagnosisModel) -> None:
+    """Print how ``model`` ranks the incidents of ``folders`` (one line)."""
+    rankings, truths, conf1, hit1, conf5, hit5, faults, seconds = [], [], [], [], [], [], [], []
+    for folder in folders:
+        telemetry, topology, truth = read_case(folder)
+        started = time.perf_counter()
+        analysis = analyze(telemetry, topology, None, truth.get("alert_time"), model)
+        seconds.append(time.perf_counter() - started)
+        roots = set(truth.get("root_causes") or [truth["service"]])
+        ranking = [h.component for h in analysis.hypotheses]
+        rankings.append(ranking)
+        truths.append(roots)
+        for position, hypothesis in enumerate(analysis.hypotheses):
+            conf5.append(hypothesis.confidence)
+            hit5.append(hypothesis.component in roots)
+            if position == 0:
+                conf1.append(hypothesis.confidence)
+                hit1.append(hypothesis.component in roots)
+                if truth.get("fault"):
+                    faults.append(hypothesis.component in roots and hypothesis.fault.value == truth["fault"])
+    fault = sum(faults) / len(faults) if faults else float("nan")
+    low, high = wilson_interval(sum(hit1), len(folders))
+    print(
+        f"{label}: n={len(folders)} AC@1 {ac_at_k(rankings, truths, 1):.3f} [{low:.2f},{high:.2f}] "
+        f"AC@3 {ac_at_k(rankings, truths, 3):.3f} Avg@5 {avg_at_k(rankings, truths, 5):.3f} fault {fault:.3f} "
+        f"conf@1 {sum(conf1) / max(len(conf1), 1):.3f} ECE@1 {expected_calibration_error(conf1, hit1):.3f} "
+        f"ECE@5 {expected_calibration_error(conf5, hit5):.3f} {sum(seconds) / max(len(seconds), 1):.3f} s/case",
+        flush=True,
+    )
+
+
+def retrained_on(outcomes_dir: str, model: DiagnosisModel, jobs: int) -> DiagnosisModel:
+    """The model the cycle's scheduled retraining (``models.learning.retrain``, its own defaults)
+    fits after the incidents of ``outcomes_dir`` were diagnosed by ``model`` and their root causes
+    confirmed: the candidate version, whether its gate promoted it or not."""
+    work = Path(tempfile.mkdtemp(prefix="rca-outcomes-"))
+    outcomes = OutcomeStore(work / "outcomes.sqlite3")
+    for folder in case_folders(outcomes_dir):
+        telemetry, topology, truth = read_case(folder)
+        if not truth.get("fault"):
+            continue  # retraining learns from a confirmed component and fault
+        analysis = analyze(telemetry, topology, None, truth.get("alert_time"), model)
+        root = (truth["service"], FaultType(truth["fault"]))
+        outcomes.record(Outcome.from_analysis(folder.name, analysis, root_cause=root, verification="confirmed"))
+    store = ModelStore(work / "models")
+    report = retrain(store, outcomes, n_jobs=jobs)
+    print(report.to_markdown(), file=sys.stderr)
+    return store.load(report.candidate_version)[0]
+
+
 def external(args: argparse.Namespace, model: DiagnosisModel) -> None:
+    adapted = (
+        {directory: retrained_on(directory, model, args.jobs) for directory in args.outcomes_dir}
+        if args.outcomes_dir
+        else {}
+    )
     for root in args.cases_dir:
-        folders = sorted(p for p in Path(root).iterdir() if (p / "truth.json").exists())
-        rankings, truths, conf1, hit1, conf5, hit5, faults, seconds = [], [], [], [], [], [], [], []
-        for folder in folders:
-            telemetry, topology, truth = read_case(folder)
-            started = time.perf_counter()
-            analysis = analyze(telemetry, topology, None, truth.get("alert_time"), model)
-            seconds.append(time.perf_counter() - started)
-            roots = set(truth.get("root_causes") or [truth["service"]])
-            ranking = [h.component for h in analysis.hypotheses]
-            rankings.append(ranking)
-            truths.append(roots)
-            for position, hypothesis in enumerate(analysis.hypotheses):
-                conf5.append(hypothesis.confidence)
-                hit5.append(hypothesis.component in roots)
-                if position == 0:
-                    conf1.append(hypothesis.confidence)
-                    hit1.append(hypothesis.component in roots)
-                    if truth.get("fault"):
-                        faults.append(hypothesis.component in roots and hypothesis.fault.value == truth["fault"])
-        peers: dict[str, dict[str, float]] = {}
+        folders = case_folders(root)
+        score_folders(root, folders, model)
+        for directory, retrained in adapted.items():
+            score_folders(f"{root} after the outcomes of {directory}", folders, retrained)
         if not args.no_peers:
             try:
                 peers = score(run_peers(folders, Path(tempfile.mkdtemp()) / "peers.json", no_pc=True))
             except PeersError as exc:
                 print(f"peers skipped: {exc}", file=sys.stderr)
-        fault = sum(faults) / len(faults) if faults else float("nan")
-        low, high = wilson_interval(sum(hit1), len(folders))
-        print(
-            f"{root}: n={len(folders)} AC@1 {ac_at_k(rankings, truths, 1):.3f} [{low:.2f},{high:.2f}] "
-            f"AC@3 {ac_at_k(rankings, truths, 3):.3f} "
-            f"Avg@5 {avg_at_k(rankings, truths, 5):.3f} fault {fault:.3f} "
-            f"ECE@1 {expected_calibration_error(conf1, hit1):.3f} "
-            f"ECE@5 {expected_calibration_error(conf5, hit5):.3f} {sum(seconds) / max(len(seconds), 1):.3f} s/case"
-        )
-        for method, entry in peers.items():
-            print(f"    {method:<10} AC@1 {entry['ac1_any']:.3f} AC@3 {entry['ac3_any']:.3f}")
+                continue
+            for method, entry in peers.items():
+                print(f"    {method:<10} AC@1 {entry['ac1_any']:.3f} AC@3 {entry['ac3_any']:.3f}")
 
 
 def main() -> None:
@@ -249,6 +293,12 @@ def main() -> None:
         "--oracle-peers", action="store_true", help="also run the peers given the injection time (RCAEval's setting)"
     )
     parser.add_argument("--cases-dir", action="append", default=[], help="score on case folders from elsewhere")
+    parser.add_argument(
+        "--outcomes-dir",
+        action="append",
+        default=[],
+        help="with --cases-dir: also score the model retrained after these case folders' root causes were confirmed",
+    )
     args = parser.parse_args()
     if args.cases_dir:
         external(args, shipped_model()[0])
