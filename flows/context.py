@@ -46,13 +46,13 @@ class IncidentContext:
 
 def incident_context(alert: AlertGroup) -> IncidentContext:
     """Resolve the alert's environment (its ``env`` label, else the default agent's)."""
-    environments = catalog()
+    configured = catalog()
     notes: list[str] = []
     label = alert.environment
-    if label and label in environments.environments:
-        environment = environments.environment(label)
+    if label and label in configured.environments:
+        environment = configured.environment(label)
     else:
-        environment = environments.environment_of(None)
+        environment = configured.environment_of(None)
         if label:
             notes.append(f"the alert's env label {label!r} is not a configured environment; using {environment.name!r}")
     try:
