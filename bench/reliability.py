@@ -186,8 +186,7 @@ def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, only: str |
     # -- faults ----------------------------------------------------------------------------------
 
     def worker_killed(remote_as: str) -> Outcome:
-        from gateway import dispatch
-        from gateway.dispatch import ensure_batch_deployment
+        from gateway.dispatch import ensure_batch_deployment, work_pool
 
         config, _ = bench.fresh("worker")
         pool = f"bench-reliability-{uuid.uuid4().hex[:8]}"
@@ -196,7 +195,7 @@ def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, only: str |
         env = {"PREFECT_API_URL": api_url, "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.05",
                "CLOUD_AGENT_CONFIG_DIR": str(config),
                "CLOUD_AGENT_STATE_DIR": str(config.parent / "worker-state")}  # fmt: skip
-        slack, dispatch.RUN_SLACK_SECONDS = dispatch.RUN_SLACK_SECONDS, 2.0
+        slack, work_pool.RUN_SLACK_SECONDS = work_pool.RUN_SLACK_SECONDS, 2.0
         try:
             argv = ["worker", "--env", "local", "--poll-seconds", "0.1"]
             with CloudAgentProcess(argv, env, config.parent / "worker.log") as worker:
@@ -206,7 +205,7 @@ def run_scenarios(bench: Bench, sizes: dict[str, int], api_url: str, only: str |
                 with bench.gateway(**settings) as (url, _):
                     return scenarios.worker_killed(url, OPERATOR, "agent-local-001", worker, remote_as=remote_as)
         finally:
-            dispatch.RUN_SLACK_SECONDS = slack
+            work_pool.RUN_SLACK_SECONDS = slack
 
     row("fault: worker killed (flow run)", lambda: worker_killed("flow-run"))
     row("fault: worker killed (task run)", lambda: worker_killed("task-run"))
@@ -370,10 +369,13 @@ def main() -> int:
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         print(f"{mode} run: {sizes}; working in {workdir}", flush=True)
+        # Prefect's and uvicorn's warnings (a killed worker, refused connections) go to a file,
+        # opened before the harness so that it closes after it: Prefect's log handlers keep the
+        # stream they first saw and log as the harness's server stops.
+        stderr_log = stack.enter_context((workdir / "stderr.log").open("w"))
         stack.enter_context(prefect_test_harness(server_startup_timeout=90))
         api_url = str(PREFECT_API_URL.value())
-        # Prefect's and uvicorn's warnings (a killed worker, refused connections) go to a file.
-        stack.enter_context(contextlib.redirect_stderr(stack.enter_context((workdir / "stderr.log").open("w"))))
+        stack.enter_context(contextlib.redirect_stderr(stderr_log))
         outcomes = run_scenarios(Bench(workdir), sizes, api_url, args.only)
         if not outcomes:
             print(f"no scenario's name contains {args.only!r}")
