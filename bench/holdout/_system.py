@@ -4,6 +4,7 @@ capacities that keep its baseline healthy (see ``generate``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,10 +218,11 @@ def topo_order(nodes: list[Node], edges: list[Edge]) -> list[int]:
     return order
 
 
-def calibrate(
-    rng: np.random.Generator, nodes: list[Node], edges: list[Edge], order: list[int], rps0: float
+def request_rates(
+    nodes: list[Node], edges: list[Edge], order: list[int], rps0: float, miss_ratio: Callable[[int], float]
 ) -> np.ndarray:
-    """Baseline rates, then sizes (cores, replicas, pools) so that the system is healthy."""
+    """Requests per second reaching each node from ``rps0`` at the entry, in call order; a database
+    behind a cache gets the cache's misses (``miss_ratio`` of the cache's index) and the writes."""
     lam = np.zeros(len(nodes))
     lam[0] = rps0
     for i in order:
@@ -228,8 +230,16 @@ def calibrate(
             e = edges[k]
             p = e.p
             if e.kind == "db" and e.cache >= 0:
-                p = e.p * 0.1 + e.p_write
+                p = e.p * miss_ratio(e.cache) + e.p_write
             lam[e.dst] += lam[i] * p
+    return lam
+
+
+def calibrate(
+    rng: np.random.Generator, nodes: list[Node], edges: list[Edge], order: list[int], rps0: float
+) -> np.ndarray:
+    """Baseline rates, then sizes (cores, replicas, pools) so that the system is healthy."""
+    lam = request_rates(nodes, edges, order, rps0, lambda cache: 0.1)
     for i, n in enumerate(nodes):
         if n.kind == "service":
             n.parallel = bool(rng.random() < (0.8 if i == 0 else 0.45))
@@ -283,15 +293,7 @@ def calibrate(
             n.base_err = 0.0
             n.qmax_s = 1.0
     # hit ratio actually used at calibration was 0.9: recompute db rates with the real ones
-    lam[:] = 0
-    lam[0] = rps0
-    for i in order:
-        for k in nodes[i].out:
-            e = edges[k]
-            p = e.p
-            if e.kind == "db" and e.cache >= 0:
-                p = e.p * (1 - nodes[e.cache].hit0) + e.p_write
-            lam[e.dst] += lam[i] * p
+    lam = request_rates(nodes, edges, order, rps0, lambda cache: 1 - nodes[cache].hit0)
     for i, n in enumerate(nodes):
         if n.kind == "database":
             n.io_cost = float(rng.uniform(0.1, 0.35)) / max(lam[i], 1.0)
