@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pwd
 import random
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from executors._policy import Assessment, Policy
 from executors._sandbox import SANDBOX_USER, _launchers, confinement
 from tests.environments import write_environment
 from tests.http_stubs import health_endpoint
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox switches users: the tests run as root")
 
@@ -124,13 +124,10 @@ def test_the_agents_own_folders_are_hidden(
     assert output.endswith("end\n")
 
 
-def _still_alive_after(marker: str, seconds: float) -> list[int]:
-    """The processes of ``marker`` still alive ``seconds`` on (sooner when none is left): a killed
-    process leaves ``/proc`` once its parent reaps it, a moment after the task returned."""
-    deadline = time.monotonic() + seconds
-    while (alive := _marked(marker)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return alive
+def _all_gone(marker: str) -> None:
+    """Every process of ``marker`` gone within 2 s: a killed process leaves ``/proc`` once its
+    parent reaps it, a moment after the task returned."""
+    wait_until(lambda: _marked(marker) == [], what=f"processes of {marker!r} still alive", timeout=2)
 
 
 def _marked(marker: str) -> list[int]:
@@ -162,7 +159,7 @@ def test_nothing_a_read_task_starts_outlives_it(agent: CloudAgent, escape: str) 
     result = agent.run({"type": "shell", "command": escape.format(s=seconds), "timeout": 1})
 
     assert result.output is not None and result.output.startswith("started")
-    assert _still_alive_after(f"sleep\0{seconds}", seconds=2) == []
+    _all_gone(f"sleep\0{seconds}")
 
 
 def test_resource_limits_apply(agent: CloudAgent) -> None:
@@ -279,7 +276,7 @@ def test_an_approved_write_keeps_its_privileges_but_nothing_outlives_it(tmp_path
         assert result.risk is RiskClass.WRITE
         assert result.output == "root\n"
         assert target.exists()
-        assert _still_alive_after(f"sleep\0{seconds}", seconds=2) == []
+        _all_gone(f"sleep\0{seconds}")
     finally:
         target.unlink(missing_ok=True)
 

@@ -13,6 +13,7 @@ import flows.cycle
 import flows.runtime
 from flows.alerts import AlertGroup, parse_alert_group
 from flows.intake import start_in_process, starting_here
+from tests.servers import wait_until
 from tests.spec_data import ALERTMANAGER_SAMPLE
 
 
@@ -46,9 +47,7 @@ def test_an_alert_storm_runs_max_concurrent_cycles_at_once_and_the_rest_in_line(
     groups = [parse_alert_group({**sample, "groupKey": f"storm-{n}"}) for n in range(5)]
 
     threads = [start_in_process(group) for group in groups]
-    deadline = time.monotonic() + 10
-    while running < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: running >= 2, what="two cycles running", timeout=10, every=0.01)
     with lock:
         assert running == 2  # two run, three wait (``peak`` below: never a third at once)
     # Waiting in line still counts as started here: a repeated webhook is a duplicate, not a twin.
