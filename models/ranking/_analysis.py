@@ -4,7 +4,8 @@ Two steps, two models. The component model ranks every component by the probabil
 the root cause; its confidences are calibrated within the incident. The fault model then types
 each of the top components, choosing only among the fault types the evidence supports
 (``models.signals._claims``): where the data cannot tell a slow query from a full pool, the
-hypothesis says what it can (``orders-db: latency``) and which evidence is missing.
+hypothesis says what it can (``orders-db: latency``) and which evidence is missing; where a cause
+of the component is decisive, its latency and errors are not the diagnosis.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from models.domain._topology import Topology
 from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind, ServiceKind
 from models.playbook._catalog import FixHistory, fix_suggestions, verification_tasks
 from models.signals._baseline import BaselineEntry, baro_rank
-from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence
+from models.signals._claims import FAULT_FEATURES, SYMPTOMS, fault_table, missing_evidence
 from models.signals._detection import Detection, detect_frame
 from models.signals._evidence import affected_by, gather_evidence
 from models.signals._features import COMPONENT_FEATURES, CaseSignals, case_signals, component_table
@@ -204,7 +205,12 @@ def type_faults(model: ScoringModel, faults: pd.DataFrame) -> dict[str, tuple[Fa
         if supported.empty:
             continue
         confidence, probability = score_rows(model, supported)
-        best = int(np.lexsort((-probability, -confidence))[0])
+        order = np.lexsort((-probability, -confidence))
+        best = int(order[0])
+        if FaultType(supported["fault"].iloc[best]) in SYMPTOMS:
+            # A symptom is the diagnosis only when no cause of the component is decisive.
+            causes = [row for row in order if supported["decisive"].iloc[row] > 0]
+            best = int(causes[0]) if causes else best
         share = confidence[best] if len(supported) > 1 else 1.0
         typed[str(service)] = (FaultType(supported["fault"].iloc[best]), float(share))
     return typed

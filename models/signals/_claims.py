@@ -7,6 +7,13 @@ a deploy of the component just before the change. A component whose only moved m
 known kind can be claimed as ``anomaly`` of that metric, and nothing more: the data cannot tell
 a slow query from a full pool when neither a connection count nor a query time is there.
 
+Latency and errors are what every fault of a component shows, and what its callers show too: they
+are *symptoms*. Where a cause of the same component (its CPU, memory, disk, network, queries, pool,
+cache or deploy) is *decisive*, clearly moved or named in the component's own logs, the diagnosis
+is that cause and the symptoms are its effects (``decisive``). A typer trained on one system's
+incidents learns how large that system's resource signals run beside its latencies; this rule does
+not depend on it.
+
 The fault table gives the fault typer one row per (component, fault) it may choose between.
 """
 
@@ -62,6 +69,13 @@ _LOGGED = frozenset(
         FaultType.CACHE,
     }
 )
+#: Faults every cause shows: claimed only when no cause of the component is decisive.
+SYMPTOMS = frozenset({FaultType.LATENCY, FaultType.ERRORS})
+#: A cause's own metric moved at least this far (robust z: five times the detection threshold) is
+#: decisive. Chosen on the project's two typed generators, the typer of each trained on the other:
+#: 11, 20, 32 and 54 gave 0.715, 0.710, 0.653 and 0.631 of fault types right (0.613 without the rule);
+#: from 20 up, no fault type was typed right less often than without it.
+DECISIVE_Z = 20.0
 #: A database snapshot this full supports an exhausted pool.
 POOL_USAGE = 0.8
 #: A cache hit ratio below this supports a cache fault.
@@ -159,9 +173,19 @@ def missing_evidence(signals: CaseSignals, position: int, chosen: FaultType) -> 
     ]
 
 
+def _decisive(fault: FaultType, backed: list[str], moved: dict[MetricKind, float], in_own_logs: bool) -> bool:
+    """Whether ``fault``, supported by ``backed``, explains the component's latency and errors: a
+    cause (neither a symptom nor the component being down, which is read from absences that an
+    overloaded component shows too) whose own metric moved past ``DECISIVE_Z`` (``moved``: the
+    component's moved kinds) or whose words are in the component's own logs."""
+    if not backed or fault in SYMPTOMS or fault in (FaultType.DEPENDENCY_DOWN, FaultType.ANOMALY):
+        return False
+    return in_own_logs or any(moved.get(kind, 0.0) >= DECISIVE_Z for kind in _KINDS.get(fault, ()))
+
+
 def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
     """One row per (component, fault) of ``services`` that the fault typer chooses between:
-    ``service``, ``fault``, ``supported`` and ``FAULT_FEATURES``."""
+    ``service``, ``fault``, ``supported``, ``decisive`` and ``FAULT_FEATURES``."""
     table = signals.table
     n = len(signals.services)
     signature_z = _signature_strength(signals)
@@ -192,6 +216,7 @@ def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
             row: dict[str, object] = {"service": name, "fault": fault.value}
             row.update({f"fault_{other.value}": float(other is fault) for other in FAULTS})
             row["supported"] = float(bool(sources))
+            row["decisive"] = float(_decisive(fault, sources, moved, bool(log_own[i, f] > 0)))
             row["support_sources"] = float(len(sources))
             row["moved_z"] = float(slog(signature_z[i, f]))
             own = row["moved_z"] if np.isfinite(row["moved_z"]) and sources else 0.0
@@ -204,7 +229,7 @@ def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
             for kind in ("service", "database", "cache"):
                 row[f"kind_{kind}"] = float(table[f"kind_{kind}"][i])
             rows.append(row)
-    return pd.DataFrame(rows, columns=["service", "fault", *FAULT_FEATURES])
+    return pd.DataFrame(rows, columns=["service", "fault", "decisive", *FAULT_FEATURES])
 
 
 def _signature_strength(signals: CaseSignals) -> np.ndarray:

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 
 from models import DeployEvent, FaultType, Observations, Telemetry
+from models.ranking._analysis import type_faults
 from models.signals import deviations, metric_frame
-from models.signals._claims import fault_table, missing_evidence, support
+from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, support
 from models.signals._features import case_signals
 
 T0 = 1_700_000_000.0
@@ -57,3 +58,36 @@ def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
     rows = fault_table(signals, ["node-1"])
     assert set(rows.loc[rows["supported"] > 0, "fault"]) == {"anomaly"}
     assert list(rows["fault"]) == [fault.value for fault in backed]
+
+
+def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
+    signals = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300), "cart_errors": _series(3, 100)})
+    rows = fault_table(signals, ["cart"]).set_index("fault")
+    assert rows.loc["cpu", "decisive"] == 1.0
+    assert rows.loc["latency", "decisive"] == 0.0 and rows.loc["errors", "decisive"] == 0.0
+    assert (rows["decisive"] <= rows["supported"]).all()
+
+
+def test_a_cause_that_moved_a_little_is_supported_but_not_decisive() -> None:
+    # Past the detection threshold (it moved), far below DECISIVE_Z: a busier CPU beside a slow
+    # dependency is what every caller shows.
+    signals = _signals({"cart_cpu": _series(1, 8), "cart_latency": _series(2, 300)})
+    rows = fault_table(signals, ["cart"]).set_index("fault")
+    assert rows.loc["cpu", "supported"] == 1.0 and rows.loc["cpu", "decisive"] == 0.0
+
+
+class _PrefersLatency:
+    """A fault typer that has learnt one system's habit: latency first, whatever else moved."""
+
+    feature_names = FAULT_FEATURES
+
+    def score_incident(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        score = 0.5 + 0.4 * X[:, FAULT_FEATURES.index("fault_latency")]
+        return score, score
+
+
+def test_a_symptom_is_the_diagnosis_only_when_no_cause_is_decisive() -> None:
+    saturated = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300)})
+    assert type_faults(_PrefersLatency(), fault_table(saturated, ["cart"]))["cart"][0] is FaultType.CPU
+    busy = _signals({"cart_cpu": _series(1, 8), "cart_latency": _series(2, 300)})
+    assert type_faults(_PrefersLatency(), fault_table(busy, ["cart"]))["cart"][0] is FaultType.LATENCY
