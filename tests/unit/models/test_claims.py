@@ -76,18 +76,26 @@ def test_a_cause_that_moved_a_little_is_supported_but_not_decisive() -> None:
     assert rows.loc["cpu", "supported"] == 1.0 and rows.loc["cpu", "decisive"] == 0.0
 
 
-class _PrefersLatency:
-    """A fault typer that has learnt one system's habit: latency first, whatever else moved."""
+class _PrefersSymptoms:
+    """A fault typer that has learnt one system's habit: latency or errors first, whatever else moved."""
 
     feature_names = FAULT_FEATURES
 
     def score_incident(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        score = 0.5 + 0.4 * X[:, FAULT_FEATURES.index("fault_latency")]
+        symptom = X[:, FAULT_FEATURES.index("fault_latency")] + X[:, FAULT_FEATURES.index("fault_errors")]
+        score = 0.5 + 0.4 * symptom
         return score, score
 
 
 def test_a_symptom_is_the_diagnosis_only_when_no_cause_is_decisive() -> None:
     saturated = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300)})
-    assert type_faults(_PrefersLatency(), fault_table(saturated, ["cart"]))["cart"][0] is FaultType.CPU
+    assert type_faults(_PrefersSymptoms(), fault_table(saturated, ["cart"]))["cart"][0] is FaultType.CPU
     busy = _signals({"cart_cpu": _series(1, 8), "cart_latency": _series(2, 300)})
-    assert type_faults(_PrefersLatency(), fault_table(busy, ["cart"]))["cart"][0] is FaultType.LATENCY
+    assert type_faults(_PrefersSymptoms(), fault_table(busy, ["cart"]))["cart"][0] is FaultType.LATENCY
+
+
+def test_a_deploy_just_before_the_change_is_the_diagnosis_over_the_errors_it_caused() -> None:
+    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
+    assert type_faults(_PrefersSymptoms(), fault_table(_signals(columns), ["cart"]))["cart"][0] is FaultType.ERRORS
+    deployed = _signals(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
+    assert type_faults(_PrefersSymptoms(), fault_table(deployed, ["cart"]))["cart"][0] is FaultType.BAD_DEPLOY
