@@ -124,19 +124,33 @@ FAULTS_BY_KIND: dict[ServiceKind, tuple[FaultType, ...]] = {
 }
 
 # Checked in order: the specific names first (``hit-rate`` is not traffic, ``db_connections`` is
-# not a database-wide metric).
+# not a database-wide metric, ``node_network_receive_errs_total`` is the network's, not the
+# service's errors). The names of Prometheus's node, PostgreSQL, MariaDB/MySQL and Redis exporters
+# are in ``tests/unit/models/test_metric_kinds.py``.
 _METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
     (MetricKind.EVICTIONS, re.compile(r"evict")),
     (MetricKind.CACHE_HITS, re.compile(r"hit|miss")),
-    (MetricKind.SLOW_QUERIES, re.compile(r"slow|query.?time|long.?running")),
-    (MetricKind.CONNECTIONS, re.compile(r"conn|threads.?connected|pool")),
+    # Lock waits and long transactions are what slow queries are made of.
+    (
+        MetricKind.SLOW_QUERIES,
+        re.compile(r"slow|query.?time|long.?running|lock.?(wait|time)|locks?.?wait|deadlock|max_tx_duration"),
+    ),
+    (
+        MetricKind.CONNECTIONS,
+        re.compile(r"conn|threads.?(connected|running)|pool|numbackends|stat_activity_count|active.?sessions"),
+    ),
+    (MetricKind.NETWORK, re.compile(r"network|netstat|softnet|retrans|tcp|udp|icmp")),
+    # A filesystem's fill level and device errors, IO pressure, processes blocked on IO.
+    (MetricKind.DISK, re.compile(r"filesystem|pressure_io|procs_blocked|io.?wait")),
+    # Garbage collection and swapping are memory pressure, however long they take.
+    (MetricKind.MEMORY, re.compile(r"(^|[-_])gc([-_]|$)|garbage|swap|pswp|majfault")),
     (MetricKind.ERRORS, re.compile(r"err|5xx|fail|exception")),
     (MetricKind.LATENCY, re.compile(r"lat|duration|response.?time|^p\d\d|\bp\d\d|rt$")),
     (MetricKind.CPU, re.compile(r"cpu|load")),
     (MetricKind.MEMORY, re.compile(r"mem|rss|heap|oom")),
     (MetricKind.DISK, re.compile(r"disk|^fs|_fs|iops|inode|^io$|^io[-_]|write.?bytes|read.?bytes")),
-    (MetricKind.NETWORK, re.compile(r"net|packet|retrans|drop|^rx|^tx|tcp|socket")),
-    (MetricKind.TRAFFIC, re.compile(r"rps|qps|tps|req|throughput|workload|count|calls")),
+    (MetricKind.NETWORK, re.compile(r"net|packet|drop|^rx|^tx|socket")),
+    (MetricKind.TRAFFIC, re.compile(r"rps|qps|tps|req|throughput|workload|count|calls|quer(y|ies)|questions|commands")),
 )
 
 
