@@ -8,11 +8,11 @@ known kind can be claimed as ``anomaly`` of that metric, and nothing more: the d
 a slow query from a full pool when neither a connection count nor a query time is there.
 
 Latency and errors are what every fault of a component shows, and what its callers show too: they
-are *symptoms*. Where a cause of the same component (its CPU, memory, disk, network, queries, pool,
-cache or deploy) is *decisive*, clearly moved or named in the component's own logs, the diagnosis
-is that cause and the symptoms are its effects (``decisive``). A typer trained on one system's
-incidents learns how large that system's resource signals run beside its latencies; this rule does
-not depend on it.
+are *symptoms*. Where a cause of the same component is *decisive* (its CPU, memory, disk, network,
+query, pool or cache metric clearly moved, its own logs name the fault, or it was deployed just
+before the change), the diagnosis is that cause and the symptoms are its effects (``decisive``).
+A typer trained on one system's incidents learns how large that system's resource signals run
+beside its latencies; this rule does not depend on it.
 
 The fault table gives the fault typer one row per (component, fault) it may choose between.
 """
