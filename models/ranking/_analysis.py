@@ -32,7 +32,7 @@ from models.signals._claims import FAULT_FEATURES, SYMPTOMS, fault_table, missin
 from models.signals._detection import Detection, detect_frame
 from models.signals._evidence import affected_by, gather_evidence
 from models.signals._features import COMPONENT_FEATURES, CaseSignals, case_signals, component_table
-from models.signals._frame import MetricFrame, metric_frame
+from models.signals._frame import ONSET_THRESHOLD, MetricFrame, metric_frame
 
 #: The alerting component's own metrics weigh this much more when the change point is located.
 ALERT_FOCUS = 3.0
@@ -323,10 +323,12 @@ _PLAIN_KINDS: dict[FaultType, tuple[str, ...]] = {
 
 
 def _claimed_metric(signals: CaseSignals, position: int, fault: FaultType) -> str | None:
-    """The column that moved most among those of ``fault``'s kind (any kind for ``anomaly``)."""
+    """The column that moved most among those of ``fault``'s kind (any kind for ``anomaly``);
+    ``None`` when none of them moved: a component ranked for want of better names no metric."""
     columns = np.flatnonzero(signals.column_service == position)
     if fault in _PLAIN_KINDS:
         columns = columns[np.isin(signals.frame.kinds[columns], _PLAIN_KINDS[fault])]
-    if not len(columns):
+    peaks = np.abs(signals.deviations.peak[columns])
+    if not len(columns) or peaks.max() <= ONSET_THRESHOLD:
         return None
-    return signals.frame.columns[int(columns[np.argmax(np.abs(signals.deviations.peak[columns]))])]
+    return signals.frame.columns[int(columns[np.argmax(peaks)])]

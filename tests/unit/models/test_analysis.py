@@ -77,6 +77,8 @@ def test_a_metric_of_no_known_kind_is_claimed_as_itself(small_model: DiagnosisMo
     assert top.component == "node-5"
     assert top.fault is FaultType.ANOMALY and top.metric == "node-5_value"
     assert any(entry.startswith("dependency_down:") for entry in top.missing_evidence)
+    # The others did not move: ranked below it, they name no metric as if one had.
+    assert all(hypothesis.metric is None for hypothesis in analysis.hypotheses[1:])
 
 
 def test_a_fault_type_is_claimed_only_with_its_evidence(small_model: DiagnosisModel) -> None:
