@@ -28,7 +28,7 @@ from models.domain._topology import Topology
 from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind, ServiceKind
 from models.playbook._catalog import FixHistory, fix_suggestions, verification_tasks
 from models.signals._baseline import BaselineEntry, baro_rank
-from models.signals._claims import FAULT_FEATURES, SYMPTOMS, fault_table, missing_evidence
+from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, overruling
 from models.signals._detection import Detection, detect_frame
 from models.signals._evidence import affected_by, gather_evidence
 from models.signals._features import COMPONENT_FEATURES, CaseSignals, case_signals, component_table
@@ -206,11 +206,9 @@ def type_faults(model: ScoringModel, faults: pd.DataFrame) -> dict[str, tuple[Fa
             continue
         confidence, probability = score_rows(model, supported)
         order = np.lexsort((-probability, -confidence))
-        best = int(order[0])
-        if FaultType(supported["fault"].iloc[best]) in SYMPTOMS:
-            # A symptom is the diagnosis only when no cause of the component is decisive.
-            causes = [row for row in order if supported["decisive"].iloc[row] > 0]
-            best = int(causes[0]) if causes else best
+        # A symptom is the diagnosis only when no cause of the component is decisive.
+        causes = order[overruling(FaultType(supported["fault"].iloc[order[0]]), supported)[order]]
+        best = int(causes[0] if len(causes) else order[0])
         share = confidence[best] if len(supported) > 1 else 1.0
         typed[str(service)] = (FaultType(supported["fault"].iloc[best]), float(share))
     return typed

@@ -10,7 +10,8 @@ a slow query from a full pool when neither a connection count nor a query time i
 Latency and errors are what every fault of a component shows, and what its callers show too: they
 are *symptoms*. Where a cause of the same component is *decisive* (its CPU, memory, disk, network,
 query, pool or cache metric clearly moved, its own logs name the fault, or it was deployed just
-before the change), the diagnosis is that cause and the symptoms are its effects (``decisive``).
+before the change), the diagnosis is that cause and the symptoms are its effects (``decisive``);
+a component that went down while its own logs name a decisive cause went down of it (``overruling``).
 A typer trained on one system's incidents learns how large that system's resource signals run
 beside its latencies; this rule does not depend on it.
 
@@ -184,6 +185,18 @@ def _decisive(fault: FaultType, backed: list[str], moved: dict[MetricKind, float
         # a change to the system (about 70 %, Beyer et al., "Site Reliability Engineering", 2016).
         return True
     return in_own_logs or any(moved.get(kind, 0.0) >= DECISIVE_Z for kind in _KINDS.get(fault, ()))
+
+
+def overruling(claimed: FaultType, rows: pd.DataFrame) -> np.ndarray:
+    """Which rows of one component's fault table are the diagnosis rather than ``claimed``: a
+    decisive cause explains the symptoms; named in the component's own logs (out of memory, no
+    space left), it also explains the component going down."""
+    decisive = rows["decisive"].to_numpy() > 0
+    if claimed in SYMPTOMS:
+        return decisive
+    if claimed is FaultType.DEPENDENCY_DOWN:
+        return decisive & (np.nan_to_num(rows["fault_log_own"].to_numpy(dtype=float)) > 0)
+    return np.zeros(len(rows), dtype=bool)
 
 
 def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:

@@ -99,3 +99,38 @@ def test_a_deploy_just_before_the_change_is_the_diagnosis_over_the_errors_it_cau
     assert type_faults(_PrefersSymptoms(), fault_table(_signals(columns), ["cart"]))["cart"][0] is FaultType.ERRORS
     deployed = _signals(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
     assert type_faults(_PrefersSymptoms(), fault_table(deployed, ["cart"]))["cart"][0] is FaultType.BAD_DEPLOY
+
+
+class _PrefersDown:
+    """A fault typer that has learnt one system's habit: a component that stopped reporting is down."""
+
+    feature_names = FAULT_FEATURES
+
+    def score_incident(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        score = 0.5 + 0.4 * X[:, FAULT_FEATURES.index("fault_dependency_down")]
+        return score, score
+
+
+def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it() -> None:
+    memory, latency = _series(1, 50), _series(2, 30)
+    memory[405:] = np.nan  # killed: it stops reporting
+    frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_memory": memory, "cart_latency": latency})
+    quiet = Telemetry(metrics=frame)
+    oom = Telemetry(
+        metrics=frame,
+        logs=pd.DataFrame(
+            {
+                "time": T0 + 402 + np.arange(5),
+                "service": "cart",
+                "level": "ERROR",
+                "message": "java.lang.OutOfMemoryError: Java heap space",
+            }
+        ),
+    )
+    typed = {}
+    for name, telemetry in (("quiet", quiet), ("oom", oom)):
+        metrics = metric_frame(telemetry)
+        signals = case_signals(metrics, deviations(metrics, T0 + 400), telemetry, None, None)
+        assert support(signals, signals.position("cart"))[FaultType.DEPENDENCY_DOWN]
+        typed[name] = type_faults(_PrefersDown(), fault_table(signals, ["cart"]))["cart"][0]
+    assert typed == {"quiet": FaultType.DEPENDENCY_DOWN, "oom": FaultType.MEMORY}
