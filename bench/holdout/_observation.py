@@ -253,24 +253,23 @@ def observe(rng, sim_out, nodes, exps, i0, i1, step, window, restarts_by_node):
         if rng.random() < 0.12:  # a scrape gap (target unreachable from prometheus for a while)
             g0 = int(rng.integers(0, n_rows))
             missing[g0 : g0 + int(rng.integers(2, 7))] = True
+        # Per node, not per exposure: the rate window and the requests in it are the same for all.
+        rps = sim_out["rps"][:, i]
+        lo = np.maximum(idx - window, 0)
+        requests = np.concatenate([[0], np.cumsum(rps)])
+        cnt = np.maximum(requests[idx] - requests[lo], 0)
         for ex in exps[i]:
             x = sim_out[ex.source][:, i]
-            rps = sim_out["rps"][:, i]
             if ex.mode in ("rate", "quantile", "errrate", "errratio"):
                 base = x if ex.mode != "errrate" else x * rps
                 if ex.mode == "quantile":
                     wgt = np.maximum(rps, 1e-3)
                     cs = np.concatenate([[0], np.cumsum(base * wgt)])
                     cw = np.concatenate([[0], np.cumsum(wgt)])
-                    lo = np.maximum(idx - window, 0)
                     val = (cs[idx] - cs[lo]) / np.maximum(cw[idx] - cw[lo], 1e-9)
                 else:
                     cs = np.concatenate([[0], np.cumsum(base)])
-                    lo = np.maximum(idx - window, 0)
                     val = (cs[idx] - cs[lo]) / np.maximum(idx - lo, 1)
-                cnt = np.maximum(
-                    (np.concatenate([[0], np.cumsum(rps)])[idx] - np.concatenate([[0], np.cumsum(rps)])[lo]), 0
-                )
                 if ex.mode in ("errrate", "errratio"):
                     errs = rng.poisson(np.maximum(val * (idx - lo) if ex.mode == "errrate" else val * cnt, 0))
                     val = errs / np.maximum(idx - lo, 1) if ex.mode == "errrate" else errs / np.maximum(cnt, 1)
