@@ -3,6 +3,9 @@
 A metric's deviation is robust: median and inter-quartile range of the normal period, so a few
 spikes before the incident do not make an incident look normal. Values are smoothed with a
 short rolling mean before peaks and onsets are read, so that one scrape spike is not an anomaly.
+A metric whose normal values already span orders of magnitude is read on a log scale: where each
+metric compounds its causes (a square, a product), a cause's modest shift becomes an explosion a
+few hops downstream, and on a linear scale the loudest metric is the one furthest from the cause.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ ONSET_LOOKBACK = 60.0
 #: Samples skipped just before the change point when fitting the normal period.
 GUARD_SAMPLES = 3
 _Z_CAP = 1e4
+#: A normal period whose 99th percentile of |x| exceeds its median this many times spans magnitudes.
+SPAN_RATIO = 20.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,23 @@ def robust_center_scale(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return median, scale
 
 
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """``sign(x) log(1 + |x|)``: a logarithm that keeps zero and the sign."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def spans_magnitudes(normal: np.ndarray) -> np.ndarray:
+    """Per column: do its normal values span more than an order of magnitude (the 99th percentile
+    of |x| over 20 times its median)? Such a metric compounds (waits on queues, retries on errors)
+    and is read on a log scale, where one multiplicative change is one step, not an explosion."""
+    if len(normal) == 0:
+        return np.zeros(normal.shape[1], dtype=bool)
+    magnitude = np.abs(normal)
+    high = np.percentile(magnitude, 99, axis=0)
+    typical = np.median(magnitude, axis=0)
+    return (high > 0) & (high > SPAN_RATIO * typical)
+
+
 def smooth(z: np.ndarray, window: int = SMOOTHING) -> np.ndarray:
     """Trailing rolling mean along time: a sample never sees the future, and a one-sample spike
     keeps a fifth of its height while a shift keeps all of it."""
@@ -149,8 +171,13 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
     split = min(max(split, 2), len(times) - 1) if len(times) > 3 else max(1, len(times) // 2)
     normal_end = max(split - GUARD_SAMPLES, max(2, split // 2))
     normal = frame.filled[:normal_end]
-    median, scale = robust_center_scale(normal)
-    z = np.clip((frame.filled - median) / scale, -_Z_CAP, _Z_CAP)
+    spanning = spans_magnitudes(normal)
+    values = np.where(spanning, signed_log(frame.filled), frame.filled)
+    median, scale = robust_center_scale(values[:normal_end])
+    z = np.clip((values - median) / scale, -_Z_CAP, _Z_CAP)
+    if spanning.any():
+        # The median is the same on both scales; the text quotes it in the metric's own unit.
+        median = np.where(spanning, np.median(normal, axis=0), median)
     smoothed = smooth(z)
     after = smoothed[split:]
     if len(after) == 0:

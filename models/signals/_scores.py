@@ -16,6 +16,13 @@ them where other evidence is thin:
   normal period's precision matrix Θ, column j's residual is ``(Θ z)_j / Θ_jj``. Under a shift of
   one component's own mechanism only it and its causal parents move in this residual.
 
+The two regressions (``residual`` and ``blanket``) are also fitted on the values' signed logarithm,
+and each column keeps the scale on which its normal period is explained better. Metrics that
+compound (a queue's wait on a queue's length, a retry storm's load on the errors that trigger it)
+span orders of magnitude, and what is a product or a power of its causes is a sum of them on a log
+scale; a linear fit of such a column extrapolates wildly past the normal period and blames it for
+its causes' move. The scale is chosen on the normal period alone, so nothing of the incident decides it.
+
 Each is a non-negative number per column; NaN where it cannot be computed (no normal period).
 """
 
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.signals._frame import Deviations, MetricFrame, robust_center_scale
+from models.signals._frame import Deviations, MetricFrame, robust_center_scale, signed_log
 
 #: Ridge penalty of the residual regressions, per normal sample (standardised inputs).
 RIDGE = 0.05
@@ -59,17 +66,38 @@ def column_scores(frame: MetricFrame, found: Deviations, callees: dict[int, list
     after = frame.filled[split:] if split < len(frame.filled) else frame.filled[-1:]
     median, scale = robust_center_scale(normal)
     baro = np.max(np.abs(after - median) / scale, axis=0)
+    standard = _standardise(frame.filled, split)
+    nsigma = np.max(np.abs(standard[split:] if split < len(standard) else standard[-1:]), axis=0)
+    logged = _standardise(signed_log(frame.filled), split)
+    if callees is None:
+        residual = np.full(frame.n_columns, np.nan)
+    else:
+        residual = _better_fit(
+            _graph_residual(frame, standard, split, callees), _graph_residual(frame, logged, split, callees)
+        )
+    blanket = _better_fit(_blanket_residual(standard, split), _blanket_residual(logged, split))
+    return ColumnScores(baro=baro, nsigma=nsigma, residual=residual, blanket=blanket)
+
+
+def _standardise(values: np.ndarray, split: int) -> np.ndarray:
+    normal = values[: max(split - 1, 2)]
     mean = normal.mean(axis=0)
-    std = np.maximum(normal.std(axis=0), np.maximum(1e-3, 0.02 * np.abs(mean)))
-    nsigma = np.max(np.abs(after - mean) / std, axis=0)
-    standard = (frame.filled - mean) / std
-    residual = _graph_residual(frame, standard, split, callees) if callees is not None else np.full(len(mean), np.nan)
-    return ColumnScores(baro=baro, nsigma=nsigma, residual=residual, blanket=_blanket_residual(standard, split))
+    return (values - mean) / np.maximum(normal.std(axis=0), np.maximum(1e-3, 0.02 * np.abs(mean)))
 
 
-def _graph_residual(frame: MetricFrame, standard: np.ndarray, split: int, callees: dict[int, list[int]]) -> np.ndarray:
+def _better_fit(linear: tuple[np.ndarray, np.ndarray], logged: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per column, the residual of the scale whose regression explains more of its normal period."""
+    (linear_residual, linear_explained), (log_residual, log_explained) = linear, logged
+    return np.where(log_explained > linear_explained, log_residual, linear_residual)
+
+
+def _graph_residual(
+    frame: MetricFrame, standard: np.ndarray, split: int, callees: dict[int, list[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(residual after the change, share of the normal period explained)`` of every column."""
     normal_end = max(split - 1, 2)
     result = np.full(standard.shape[1], np.nan)
+    explained = np.zeros(standard.shape[1])
     columns_of = [np.flatnonzero(frame.service_of == s) for s in range(len(frame.services))]
     for service, own in enumerate(columns_of):
         if not len(own):
@@ -85,10 +113,11 @@ def _graph_residual(frame: MetricFrame, standard: np.ndarray, split: int, callee
         if len(parents) > MAX_PARENTS:
             parents = _most_correlated(standard[:normal_end], own, parents)
         inputs = standard[:, parents]
-        linear = _ridge_residual(own_z, inputs, normal_end)
-        quadratic = _ridge_residual(own_z, np.hstack([inputs, inputs**2]), normal_end)
+        linear, linear_explained = _ridge_residual(own_z, inputs, normal_end)
+        quadratic, quadratic_explained = _ridge_residual(own_z, np.hstack([inputs, inputs**2]), normal_end)
         result[own] = np.minimum(np.abs(linear[split:].mean(axis=0)), np.abs(quadratic[split:].mean(axis=0)))
-    return result
+        explained[own] = np.maximum(linear_explained, quadratic_explained)
+    return result, explained
 
 
 def _most_correlated(normal: np.ndarray, own: np.ndarray, parents: np.ndarray) -> np.ndarray:
@@ -98,9 +127,10 @@ def _most_correlated(normal: np.ndarray, own: np.ndarray, parents: np.ndarray) -
     return parents[np.argsort(-correlation.max(axis=0))[:MAX_PARENTS]]
 
 
-def _ridge_residual(targets: np.ndarray, inputs: np.ndarray, normal_end: int) -> np.ndarray:
+def _ridge_residual(targets: np.ndarray, inputs: np.ndarray, normal_end: int) -> tuple[np.ndarray, np.ndarray]:
     """Residuals of ridge regressions of ``targets`` on ``inputs`` fitted on the normal samples,
-    in units of each residual's normal spread."""
+    in units of each residual's normal spread, and the share of each target's normal variance the
+    regression explains."""
     centre = inputs[:normal_end].mean(axis=0)
     spread = np.maximum(inputs[:normal_end].std(axis=0), _FLOOR)
     design = (inputs - centre) / spread
@@ -109,10 +139,13 @@ def _ridge_residual(targets: np.ndarray, inputs: np.ndarray, normal_end: int) ->
     target_centre = targets[:normal_end].mean(axis=0)
     beta = np.linalg.solve(gram, fit.T @ (targets[:normal_end] - target_centre))
     residual = targets - target_centre - design @ beta
-    return residual / np.maximum(residual[:normal_end].std(axis=0), 1e-6)
+    residual_spread = np.maximum(residual[:normal_end].std(axis=0), 1e-6)
+    explained = 1.0 - residual_spread**2 / np.maximum(targets[:normal_end].var(axis=0), 1e-12)
+    return residual / residual_spread, explained
 
 
-def _blanket_residual(standard: np.ndarray, split: int) -> np.ndarray:
+def _blanket_residual(standard: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(residual after the change, share of the normal period explained)`` of every column."""
     normal_end = max(split - 1, 2)
     normal = standard[:normal_end]
     k, p = normal.shape
@@ -126,5 +159,8 @@ def _blanket_residual(standard: np.ndarray, split: int) -> np.ndarray:
     shrinkage = min(1.0, max(spread, 0.0) / distance) if distance > 0 else 1.0
     shrunk = (1 - shrinkage) * covariance + shrinkage * max(target, 1e-6) * np.eye(p)
     precision = np.linalg.inv(shrunk)
-    residual = (standard[split:] - normal.mean(axis=0)) @ precision / np.sqrt(np.diag(precision))
-    return np.abs(residual.mean(axis=0)) if len(residual) else np.zeros(p)
+    diagonal = np.diag(precision)
+    residual = (standard[split:] - normal.mean(axis=0)) @ precision / np.sqrt(diagonal)
+    # Θ_jj is the inverse of column j's variance left unexplained by all the others.
+    explained = 1.0 - 1.0 / np.maximum(diagonal * np.diag(shrunk), 1.0)
+    return (np.abs(residual.mean(axis=0)) if len(residual) else np.zeros(p)), explained

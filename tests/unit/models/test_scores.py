@@ -5,6 +5,7 @@ import pandas as pd
 
 from models import Telemetry
 from models.signals import deviations, metric_frame
+from models.signals._frame import spans_magnitudes
 from models.signals._scores import column_scores
 
 
@@ -46,3 +47,30 @@ def test_without_a_graph_the_blanket_residual_still_points_near_the_cause() -> N
     # parents, none here) stand out.
     assert metrics.columns[int(np.argmax(scores.blanket))] == "c_value"
     assert (scores.nsigma >= 0).all() and (scores.baro >= 0).all()
+
+
+def _compounding_chain(n: int = 500, change: int = 400, seed: int = 0) -> pd.DataFrame:
+    """c -> b -> a where each is the square of its cause plus noise (PyRCA's ``square`` SCM): b and
+    a span orders of magnitude, and on the linear scale a moves five times as many spreads as c."""
+    rng = np.random.default_rng(seed)
+    c = rng.laplace(0, 1, n)
+    c[change:] += 4
+    b = c**2 + rng.laplace(0, 0.1, n)
+    a = b**2 + rng.laplace(0, 0.1, n)
+    return pd.DataFrame({"time": 1_700_000_000.0 + np.arange(n), "a_value": a, "b_value": b, "c_value": c})
+
+
+def test_a_metric_that_spans_magnitudes_is_read_on_a_log_scale() -> None:
+    rng = np.random.default_rng(1)
+    normal = np.column_stack([rng.normal(50, 5, 400), rng.laplace(0, 1, 400) ** 4, np.zeros(400)])
+    assert spans_magnitudes(normal).tolist() == [False, True, False]
+    metrics = metric_frame(Telemetry(metrics=_compounding_chain()), ["a", "b", "c"])
+    peak = np.abs(deviations(metrics, 1_700_000_000.0 + 400).peak)
+    by_service = {metrics.services[metrics.service_of[j]]: peak[j] for j in range(3)}
+    # Read linearly a's deviation is five times c's (19.5 and 4.0); read as magnitudes they are alike.
+    assert by_service["a"] < 3 * by_service["c"]
+
+
+def test_the_blanket_finds_the_cause_of_a_compounding_chain() -> None:
+    metrics, scores = _scores(_compounding_chain(), callees=None)
+    assert metrics.columns[int(np.argmax(scores.blanket))] == "c_value"
