@@ -105,12 +105,13 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
                 source=frame.columns[j],
                 summary=(
                     f"{frame.columns[j]} {direction} from {before:.3g} to {after:.3g} "
-                    f"({abs(z):.1f}x its normal spread{when})"
+                    f"({abs(z):.1f}x its normal spread{' on a log scale' if found.log_scale[j] else ''}{when})"
                 ),
                 score=_strength(z),
                 details={
                     "column": frame.columns[j],
                     "robust_z": round(z, 2),
+                    "log_scale": bool(found.log_scale[j]),
                     "before": before,
                     "after": after,
                     "onset_s": None if not np.isfinite(onset) else round(float(onset), 1),

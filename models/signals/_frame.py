@@ -162,6 +162,8 @@ class Deviations:
     onset: np.ndarray
     #: Fraction of missing samples after minus before (a component that stopped reporting).
     missing: np.ndarray
+    #: Per column: was it read on a log scale (``spans_magnitudes``)? Its z is then in log units.
+    log_scale: np.ndarray
 
 
 def deviations(frame: MetricFrame, change_point: float) -> Deviations:
@@ -208,6 +210,7 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
         persistence=persistence,
         onset=onset,
         missing=after_missing - before_missing,
+        log_scale=spanning,
     )
 
 

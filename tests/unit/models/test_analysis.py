@@ -81,6 +81,21 @@ def test_a_metric_of_no_known_kind_is_claimed_as_itself(small_model: DiagnosisMo
     assert all(hypothesis.metric is None for hypothesis in analysis.hypotheses[1:])
 
 
+def test_a_metric_that_compounds_its_cause_is_quoted_on_a_log_scale(small_model: DiagnosisModel) -> None:
+    # node-0 shifts; node-1 is its square and node-2 the square of that: both span magnitudes.
+    rng = np.random.default_rng(5)
+    cause = rng.laplace(0, 1, 400)
+    cause[300:] += 4
+    square = cause**2 + rng.laplace(0, 0.1, 400)
+    frame = pd.DataFrame({"node-0_value": cause, "node-1_value": square, "node-2_value": square**2})
+    frame.insert(0, "time", 1_767_225_600 + np.arange(400.0))
+    analysis = analyze(Telemetry(metrics=frame), alert_time=1_767_225_600 + 303.0, model=small_model)
+    by_component = {hypothesis.component: hypothesis for hypothesis in analysis.hypotheses}
+    quoted = [e for e in by_component["node-2"].evidence if e.kind == "metric"]
+    assert quoted and quoted[0].details["log_scale"] and "on a log scale" in quoted[0].summary
+    assert not any(e.details.get("log_scale") for e in by_component["node-0"].evidence if e.kind == "metric")
+
+
 def test_a_fault_type_is_claimed_only_with_its_evidence(small_model: DiagnosisModel) -> None:
     incident = simulate_incident(8, FaultType.DB_POOL_EXHAUSTED, 15)
     full = analyze(incident.telemetry, incident.topology, incident.observations, incident.alert_time, small_model)
