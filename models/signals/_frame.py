@@ -28,8 +28,8 @@ ONSET_LOOKBACK = 60.0
 #: Samples skipped just before the change point when fitting the normal period.
 GUARD_SAMPLES = 3
 _Z_CAP = 1e4
-#: A normal period whose 99th percentile of |x| exceeds its median this many times spans magnitudes.
-SPAN_RATIO = 20.0
+#: A normal period whose 90th percentile of |x| exceeds its median this many times spans magnitudes.
+SPAN_RATIO = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,15 +117,16 @@ def signed_log(values: np.ndarray) -> np.ndarray:
 
 
 def spans_magnitudes(normal: np.ndarray) -> np.ndarray:
-    """Per column: do its normal values span more than an order of magnitude (the 99th percentile
-    of |x| over 20 times its median)? Such a metric compounds (waits on queues, retries on errors)
-    and is read on a log scale, where one multiplicative change is one step, not an explosion."""
+    """Per column: do its normal values span orders of magnitude (a tenth of them beyond five times
+    the median |x|, as a log-normal with a log-spread over 1.25)? Such a metric compounds its causes
+    (a square, a product) and is read on a log scale, where one multiplicative change is one step, not
+    an explosion. The body of the distribution decides, not its tail: a latency with a few spikes in
+    its normal period is not such a metric; nor is a counter that is mostly zero."""
     if len(normal) == 0:
         return np.zeros(normal.shape[1], dtype=bool)
     magnitude = np.abs(normal)
-    high = np.percentile(magnitude, 99, axis=0)
-    typical = np.median(magnitude, axis=0)
-    return (high > 0) & (high > SPAN_RATIO * typical)
+    typical, high = np.percentile(magnitude, [50, 90], axis=0)
+    return (typical > 0) & (high > SPAN_RATIO * typical)
 
 
 def smooth(z: np.ndarray, window: int = SMOOTHING) -> np.ndarray:

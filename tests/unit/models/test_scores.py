@@ -62,8 +62,11 @@ def _compounding_chain(n: int = 500, change: int = 400, seed: int = 0) -> pd.Dat
 
 def test_a_metric_that_spans_magnitudes_is_read_on_a_log_scale() -> None:
     rng = np.random.default_rng(1)
-    normal = np.column_stack([rng.normal(50, 5, 400), rng.laplace(0, 1, 400) ** 4, np.zeros(400)])
-    assert spans_magnitudes(normal).tolist() == [False, True, False]
+    spiky = rng.normal(80, 5, 400)
+    spiky[::40] = 2000.0  # a latency with a few spikes: its body does not span magnitudes
+    sparse = np.where(rng.random(400) < 0.05, rng.integers(1, 50, 400), 0).astype(float)
+    normal = np.column_stack([rng.normal(50, 5, 400), rng.laplace(0, 1, 400) ** 4, np.zeros(400), spiky, sparse])
+    assert spans_magnitudes(normal).tolist() == [False, True, False, False, False]
     metrics = metric_frame(Telemetry(metrics=_compounding_chain()), ["a", "b", "c"])
     peak = np.abs(deviations(metrics, 1_700_000_000.0 + 400).peak)
     by_service = {metrics.services[metrics.service_of[j]]: peak[j] for j in range(3)}
