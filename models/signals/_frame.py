@@ -148,7 +148,9 @@ class Deviations:
 
     change_point: float
     split: int
+    #: The normal period's median, in the metric's own unit.
     median: np.ndarray
+    #: The normal period's robust spread, in log units where ``log_scale``.
     scale: np.ndarray
     z: np.ndarray
     #: Largest smoothed |z| after the change point, with its sign.
