@@ -100,9 +100,10 @@ class RequestAudit:
             return
         clock = time.perf_counter()
         status: int | None = None
+        recorded = False
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, recorded
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
@@ -110,16 +111,25 @@ class RequestAudit:
                 status = 101
             elif kind == "websocket.close" and status is None:
                 status = 403
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                # Recorded before the client has the whole reply: no one holds an answer whose
+                # request the audit log does not show yet.
+                recorded = True
+                await self._append(scope, status or 500, clock)
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         finally:
-            record = self._record(scope, status or 500, (time.perf_counter() - clock) * 1000)
-            try:
-                await asyncio.to_thread(self.audit.append, record)
-            except AuditUnavailable as exc:
-                log.error("request_audit_failed", error=str(exc), path=scope.get("path"))
+            if not recorded:
+                await self._append(scope, status or 500, clock)
+
+    async def _append(self, scope: Scope, status: int, clock: float) -> None:
+        record = self._record(scope, status, (time.perf_counter() - clock) * 1000)
+        try:
+            await asyncio.to_thread(self.audit.append, record)
+        except AuditUnavailable as exc:
+            log.error("request_audit_failed", error=str(exc), path=scope.get("path"))
 
     @staticmethod
     def _record(scope: Scope, status: int, duration_ms: float) -> AuditRecord:
