@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind
-from models.signals._features import FAULTS, CaseSignals, slog
-from models.signals._frame import ONSET_THRESHOLD
+from models.signals._features import FAULTS, CaseSignals
+from models.signals._frame import ONSET_THRESHOLD, slog
 
 #: What would support each fault type, in the words the report uses when it is missing.
 EVIDENCE_NEEDED: dict[FaultType, str] = {

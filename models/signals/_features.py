@@ -20,7 +20,7 @@ from models.domain._observations import Observations
 from models.domain._telemetry import Telemetry
 from models.domain._topology import Topology, transitive_closure
 from models.domain._types import FaultType, MetricKind, ServiceKind, guess_service_kind
-from models.signals._frame import ONSET_THRESHOLD, Deviations, MetricFrame
+from models.signals._frame import ONSET_THRESHOLD, Deviations, MetricFrame, slog
 from models.signals._scores import ColumnScores, column_scores
 
 METRIC_KINDS: tuple[MetricKind, ...] = tuple(kind for kind in MetricKind if kind is not MetricKind.OTHER)
@@ -110,12 +110,6 @@ STATISTIC_FEATURES: tuple[str, ...] = tuple(
 ALERT_FEATURES: tuple[str, ...] = ("alert_self", "alert_upstream", "alert_hops", "alert_known")
 #: One row per component: what the ranker of components reads.
 COMPONENT_FEATURES: tuple[str, ...] = SERVICE_FEATURES + STATISTIC_FEATURES + ALERT_FEATURES
-
-
-def slog(values: np.ndarray | float) -> np.ndarray:
-    """Signed ``log1p``: keeps the direction, tames the scale."""
-    array = np.asarray(values, dtype=float)
-    return np.sign(array) * np.log1p(np.abs(array))
 
 
 @dataclass(frozen=True)

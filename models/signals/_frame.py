@@ -111,9 +111,10 @@ def robust_center_scale(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return median, scale
 
 
-def signed_log(values: np.ndarray) -> np.ndarray:
-    """``sign(x) log(1 + |x|)``: a logarithm that keeps zero and the sign."""
-    return np.sign(values) * np.log1p(np.abs(values))
+def slog(values: np.ndarray | float) -> np.ndarray:
+    """Signed ``log1p``: keeps zero and the direction, tames the scale."""
+    array = np.asarray(values, dtype=float)
+    return np.sign(array) * np.log1p(np.abs(array))
 
 
 def spans_magnitudes(normal: np.ndarray) -> np.ndarray:
@@ -177,7 +178,7 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
     normal_end = max(split - GUARD_SAMPLES, max(2, split // 2))
     normal = frame.filled[:normal_end]
     spanning = spans_magnitudes(normal)
-    values = np.where(spanning, signed_log(frame.filled), frame.filled)
+    values = np.where(spanning, slog(frame.filled), frame.filled)
     median, scale = robust_center_scale(values[:normal_end])
     z = np.clip((values - median) / scale, -_Z_CAP, _Z_CAP)
     if spanning.any():
