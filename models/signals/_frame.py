@@ -178,7 +178,7 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
     normal_end = max(split - GUARD_SAMPLES, max(2, split // 2))
     normal = frame.filled[:normal_end]
     spanning = spans_magnitudes(normal)
-    values = np.where(spanning, slog(frame.filled), frame.filled)
+    values = np.where(spanning, slog(frame.filled), frame.filled) if spanning.any() else frame.filled
     median, scale = robust_center_scale(values[:normal_end])
     z = np.clip((values - median) / scale, -_Z_CAP, _Z_CAP)
     if spanning.any():
