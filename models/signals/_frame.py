@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,11 @@ class MetricFrame:
     @property
     def n_columns(self) -> int:
         return len(self.columns)
+
+    @cached_property
+    def logged(self) -> np.ndarray:
+        """``filled`` on the signed-log scale: the deviations and the residual statistics both read it."""
+        return slog(self.filled)
 
     def columns_of(self, service: str) -> np.ndarray:
         return np.flatnonzero(self.service_of == self.services.index(service))
@@ -178,7 +184,7 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
     normal_end = max(split - GUARD_SAMPLES, max(2, split // 2))
     normal = frame.filled[:normal_end]
     spanning = spans_magnitudes(normal)
-    values = np.where(spanning, slog(frame.filled), frame.filled) if spanning.any() else frame.filled
+    values = np.where(spanning, frame.logged, frame.filled) if spanning.any() else frame.filled
     median, scale = robust_center_scale(values[:normal_end])
     z = np.clip((values - median) / scale, -_Z_CAP, _Z_CAP)
     if spanning.any():

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.signals._frame import Deviations, MetricFrame, robust_center_scale, slog
+from models.signals._frame import Deviations, MetricFrame, robust_center_scale
 
 #: Ridge penalty of the residual regressions, per normal sample (standardised inputs).
 RIDGE = 0.05
@@ -68,7 +68,7 @@ def column_scores(frame: MetricFrame, found: Deviations, callees: dict[int, list
     baro = np.max(np.abs(after - median) / scale, axis=0)
     standard = _standardise(frame.filled, split)
     nsigma = np.max(np.abs(standard[split:] if split < len(standard) else standard[-1:]), axis=0)
-    logged = _standardise(slog(frame.filled), split)
+    logged = _standardise(frame.logged, split)
     if callees is None:
         residual = np.full(frame.n_columns, np.nan)
     else:
