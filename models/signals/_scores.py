@@ -158,6 +158,9 @@ def _blanket_residual(standard: np.ndarray, split: int) -> tuple[np.ndarray, np.
     spread = float((np.einsum("ti,ti->t", centred, centred) ** 2).sum() / k**2 - (covariance**2).sum() / k)
     shrinkage = min(1.0, max(spread, 0.0) / distance) if distance > 0 else 1.0
     shrunk = (1 - shrinkage) * covariance + shrinkage * max(target, 1e-6) * np.eye(p)
+    # A column flat through the normal period (a replica count, a step from a constant) has a
+    # variance of rounding errors; when every column is flat, nothing above lifts it.
+    np.fill_diagonal(shrunk, np.maximum(np.diag(shrunk), 1e-6))
     precision = np.linalg.inv(shrunk)
     diagonal = np.diag(precision)
     residual = (standard[split:] - normal.mean(axis=0)) @ precision / np.sqrt(diagonal)
