@@ -83,7 +83,7 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
     return MetricFrame(
         times=times,
         values=values,
-        filled=_fill(values),
+        filled=_fill(_bounded(values)),
         columns=columns,
         metrics=metrics,
         kinds=kinds,
@@ -91,6 +91,19 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
         service_of=service_of,
         step=step if step > 0 else 1.0,
     )
+
+
+def _bounded(values: np.ndarray) -> np.ndarray:
+    """±Inf as a value beyond its column's finite ones (by their range, or their size when flat).
+    Prometheus writes +Inf where a quantile lies above a histogram's highest bucket: the latency is
+    further out than anything measured, and no statistic survives an infinity."""
+    infinite = np.isinf(values)
+    if not infinite.any():
+        return values
+    finite = np.where(infinite, np.nan, values)
+    largest, smallest = np.fmax.reduce(finite, axis=0), np.fmin.reduce(finite, axis=0)
+    beyond = np.maximum(largest - smallest, np.maximum(np.abs(largest), np.abs(smallest)))
+    return np.where(values == np.inf, largest + beyond, np.where(values == -np.inf, smallest - beyond, values))
 
 
 def _fill(values: np.ndarray) -> np.ndarray:
