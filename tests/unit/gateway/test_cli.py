@@ -279,3 +279,24 @@ def test_the_cycles_approval_instructions_are_printed_whole_for_copying() -> Non
     printed = output.getvalue()
     assert f"  - {curl}\n" in printed  # one line, however narrow the terminal
     assert "fix: waits:" in printed and "  - x" not in printed
+
+
+def test_analyze_loads_no_executor_logging_no_prefect_and_no_scikit_learn(tmp_path: Path) -> None:
+    """`analyze` has one second from process start to JSON: what it does not use, it does not import."""
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("time,cart_cpu,cart_latency\n" + "".join(f"{t},{0.2 + (t > 50)},{0.1}\n" for t in range(100)))
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from gateway.cli import app\n"
+        f"arguments = ['analyze', '--telemetry', {str(metrics)!r}, '--alert-time', '60', '--json']\n"
+        "result = CliRunner().invoke(app, arguments)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(name for name in ('structlog', 'prefect', 'sklearn', 'executors') if name in sys.modules))\n"
+    )
+    environment = {**os.environ, "CLOUD_AGENT_STATE_DIR": str(tmp_path / "state")}
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=environment, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "[]"
