@@ -81,6 +81,29 @@ def test_a_metric_of_no_known_kind_is_claimed_as_itself(small_model: DiagnosisMo
     assert all(hypothesis.metric is None for hypothesis in analysis.hypotheses[1:])
 
 
+def test_a_step_from_flat_metrics_is_ranked(small_model: DiagnosisModel) -> None:
+    # Every column constant before the change: the normal period has no variance to invert.
+    times = 1_767_225_600 + np.arange(200.0)
+    frame = pd.DataFrame({"time": times, "cart_cpu": np.where(times >= times[120], 0.9, 0.2), "auth_cpu": 0.1})
+    analysis = analyze(Telemetry(metrics=frame), alert_time=times[130], model=small_model)
+    assert analysis.detection.is_anomaly
+    assert analysis.hypotheses[0].component == "cart"
+
+
+def test_an_infinite_quantile_reads_as_beyond_every_measured_value(small_model: DiagnosisModel) -> None:
+    # Prometheus's histogram_quantile gives +Inf when the quantile is above the highest bucket.
+    rng = np.random.default_rng(5)
+    times = 1_767_225_600 + np.arange(300.0)
+    latency = 0.2 + rng.normal(0, 0.01, 300)
+    latency[200:] = np.inf
+    quiet = 0.1 + rng.normal(0, 0.01, 300)
+    frame = pd.DataFrame({"time": times, "cart_latency_p99": latency, "auth_latency_p99": quiet})
+    analysis = analyze(Telemetry(metrics=frame), alert_time=times[210], model=small_model)
+    assert analysis.detection.is_anomaly
+    assert analysis.hypotheses[0].component == "cart"
+    assert all(np.isfinite(hypothesis.confidence) for hypothesis in analysis.hypotheses)
+
+
 def test_a_metric_that_compounds_its_cause_is_quoted_on_a_log_scale(small_model: DiagnosisModel) -> None:
     # node-0 shifts; node-1 is its square and node-2 the square of that: both span magnitudes.
     rng = np.random.default_rng(5)
