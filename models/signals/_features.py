@@ -248,7 +248,7 @@ def _metric_features(signals: CaseSignals) -> None:
     best = np.nanmax(table["svc_peak"]) if has_metrics.any() else np.nan
     table["svc_rel"] = table["svc_peak"] / best if np.isfinite(best) and best > 0 else np.full(n, np.nan)
     ranked = np.where(np.isnan(table["svc_peak"]), -np.inf, table["svc_peak"])
-    table["svc_rank"] = (np.argsort(np.argsort(-ranked, kind="stable"), kind="stable")) / max(n, 1)
+    table["svc_rank"] = _rank_from_top(ranked) / max(n, 1)
     persistence = np.full(n, -np.inf)
     np.maximum.at(persistence, service, found.persistence)
     table["svc_persistence"] = np.where(has_metrics, persistence, np.nan)
@@ -333,6 +333,13 @@ def _graph_features(signals: CaseSignals, topology: Topology | None, traces: pd.
         )
 
 
+def _rank_from_top(values: np.ndarray) -> np.ndarray:
+    """Each value's place from the largest (0 for the largest): how many values are larger. Ties
+    share the better place: ordering them by position would crown whichever component the data
+    happened to list first (every component, when nothing moved)."""
+    return np.searchsorted(np.sort(-values), -values, side="left").astype(float)
+
+
 def _statistic_features(signals: CaseSignals) -> None:
     """The peers' statistics per component: the largest over its columns, then relative to the
     incident (the ranker learns shapes, not one system's scales)."""
@@ -356,7 +363,7 @@ def _statistic_features(signals: CaseSignals) -> None:
         table[f"{name}_score"] = values
         table[f"{name}_rel"] = values / best if known.any() and best > 0 else np.full(n, np.nan)
         ranked = np.where(known, values, -np.inf)
-        rank = np.argsort(np.argsort(-ranked, kind="stable"), kind="stable").astype(float)
+        rank = _rank_from_top(ranked)
         table[f"{name}_rank"] = np.where(known, np.log1p(rank), np.nan)
         table[f"{name}_top"] = np.where(known, (rank == 0).astype(float), np.nan)
 

@@ -81,6 +81,16 @@ def test_a_metric_of_no_known_kind_is_claimed_as_itself(small_model: DiagnosisMo
     assert all(hypothesis.metric is None for hypothesis in analysis.hypotheses[1:])
 
 
+def test_when_nothing_moved_no_component_is_favoured_for_being_listed_first(small_model: DiagnosisModel) -> None:
+    # Flat gauges (replica counts, a quiet queue): every statistic ties, and tied components must
+    # look alike to the ranker, not be told apart by their column order.
+    times = 1_767_225_600 + np.arange(200.0)
+    frame = pd.DataFrame({"time": times, "cart_replicas": 3.0, "auth_replicas": 3.0, "shop_replicas": 3.0})
+    analysis = analyze(Telemetry(metrics=frame), alert_time=times[150], model=small_model)
+    assert not analysis.detection.is_anomaly
+    assert len({hypothesis.confidence for hypothesis in analysis.hypotheses}) == 1
+
+
 def test_a_step_from_flat_metrics_is_ranked(small_model: DiagnosisModel) -> None:
     # Every column constant before the change: the normal period has no variance to invert.
     times = 1_767_225_600 + np.arange(200.0)
