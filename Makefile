@@ -9,13 +9,14 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup services demo test test-fast reliability bench peers-env model lint deploy clean
+.PHONY: setup services demo test test-fast reliability bench peers-env model lint deploy constraints clean
 
-$(STAMP): pyproject.toml
+# Within constraints.txt: the same versions on every machine (`make constraints` moves them on).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -c constraints.txt
 	# PyRCA's incident generator (models/generators/pyrca.py) needs only numpy; its declared dependencies are old
 	# pins (scikit-learn<1.2, javabridge) that would break this environment, hence --no-deps.
 	$(BIN)/pip install --quiet --no-deps sfr-pyrca==1.0.1
@@ -68,6 +69,12 @@ deploy: setup  ## against PREFECT_API_URL: create the work pools, then `prefect 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy executors models flows gateway
+
+constraints:  ## re-resolve pyproject.toml's ranges from PyPI in a scratch venv and rewrite constraints.txt
+	rm -rf .constraints-venv && $(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; .constraints-venv/bin/pip freeze --exclude-editable | grep -v '^#'; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .constraints-venv
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .mypy_cache .ruff_cache
