@@ -93,7 +93,7 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
             continue
         before = float(found.median[j])
         after_values = frame.values[found.split :, j]
-        if not np.isfinite(after_values).any():
+        if np.isnan(after_values).all():
             continue  # it went silent at the change: "stopped reporting metrics" says so
         after = float(np.nanmedian(after_values))
         onset = found.onset[j]

@@ -112,6 +112,9 @@ def test_an_infinite_quantile_reads_as_beyond_every_measured_value(small_model: 
     assert analysis.detection.is_anomaly
     assert analysis.hypotheses[0].component == "cart"
     assert all(np.isfinite(hypothesis.confidence) for hypothesis in analysis.hypotheses)
+    summary = analysis.hypotheses[0].evidence[0].summary
+    assert summary.startswith("cart_latency_p99 rose from 0.199 to inf"), summary
+    json.loads(analysis.model_dump_json())  # no Infinity in the JSON
 
 
 def test_a_metric_that_compounds_its_cause_is_quoted_on_a_log_scale(small_model: DiagnosisModel) -> None:
