@@ -20,7 +20,8 @@ from models.domain._types import MetricKind, metric_kind
 LOG_COLUMNS = ("time", "service", "level", "message")
 TRACE_COLUMNS = ("trace_id", "span_id", "parent", "service", "duration", "status")
 
-# Beyond this an epoch is in milliseconds (1e11 s is the year 5138).
+# Beyond this an epoch is in milliseconds (1e11 s is the year 5138); each factor of 1000 past it is
+# one finer unit (microseconds, nanoseconds).
 _MILLISECONDS_FROM = 1e11
 
 
@@ -89,6 +90,9 @@ def normalize_metrics(frame: object) -> pd.DataFrame:
     """The metrics frame checked and normalised (see ``Telemetry``)."""
     if not isinstance(frame, pd.DataFrame):
         raise TelemetryError(f"metrics must be a pandas DataFrame, not {type(frame).__name__}")
+    if any(isinstance(column, str) and column != column.strip() for column in frame.columns):
+        # A header written with ", " between names: the spaces are not part of them.
+        frame = frame.rename(columns=lambda column: column.strip() if isinstance(column, str) else column)
     if "time" not in frame.columns:
         raise TelemetryError("metrics: no 'time' column (epoch seconds) in " + _preview(frame.columns))
     if frame.empty:
@@ -99,7 +103,7 @@ def normalize_metrics(frame: object) -> pd.DataFrame:
     duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if duplicated:
         raise TelemetryError(f"metrics: duplicated columns {_preview(duplicated)}")
-    unnamed = [str(c) for c in columns if "_" not in str(c).strip("_")]
+    unnamed = [str(c) for c in columns if not all(str(c).partition("_")[::2])]
     if unnamed:
         raise TelemetryError(f"metrics: columns must be named <service>_<metric>, not {_preview(unnamed)}")
     dtypes = frame.dtypes
@@ -108,9 +112,6 @@ def normalize_metrics(frame: object) -> pd.DataFrame:
         values = frame[columns].to_numpy(dtype=float)
         times = _epoch_seconds(frame["time"], "metrics").to_numpy()
         result = pd.DataFrame(np.column_stack([times, values]), columns=["time", *(str(c) for c in columns)])
-        if len(times) > 1 and not (np.diff(times) > 0).all():
-            result = result.sort_values("time", kind="stable").drop_duplicates("time", keep="last")
-        return result.reset_index(drop=True)
     else:
         values = {}
         bad = []
@@ -127,7 +128,9 @@ def normalize_metrics(frame: object) -> pd.DataFrame:
         if bad:
             raise TelemetryError(f"metrics: non-numeric metric columns {_preview(bad)}")
         result = pd.DataFrame(values, index=frame.index)
-    result.insert(0, "time", _epoch_seconds(frame["time"], "metrics"))
+        result.insert(0, "time", _epoch_seconds(frame["time"], "metrics"))
+    if result.iloc[:, 1:].isna().all().all():
+        raise TelemetryError("metrics: no metric column has a value (every cell is empty)")
     times = result["time"].to_numpy()
     if len(times) > 1 and not (np.diff(times) > 0).all():
         result = result.sort_values("time", kind="stable").drop_duplicates("time", keep="last")
@@ -207,8 +210,9 @@ def _epoch_seconds(series: pd.Series, name: str) -> pd.Series:
             raise TelemetryError(f"{name}: 'time' has values that are neither epoch seconds nor timestamps")
         return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().astype(float)
     values = values.astype(float)
-    if len(values) and np.nanmax(np.abs(values.to_numpy())) > _MILLISECONDS_FROM:
-        values = values / 1000.0
+    largest = float(np.nanmax(np.abs(values.to_numpy()))) if len(values) else 0.0
+    while largest > _MILLISECONDS_FROM:
+        values, largest = values / 1000.0, largest / 1000.0
     return values
 
 

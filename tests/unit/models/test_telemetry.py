@@ -30,6 +30,8 @@ def test_valid_metrics_are_sorted_and_float() -> None:
         (metrics()[["time"]], "no metric column"),
         (metrics().assign(cart_cpu="high"), "non-numeric metric columns ['cart_cpu']"),
         (metrics().assign(cpu=1.0), "<service>_<metric>"),
+        (metrics().rename(columns={"cart_cpu": "_cart_cpu"}), "<service>_<metric>, not ['_cart_cpu']"),
+        (metrics().assign(cart_cpu=np.nan, **{"cart_latency-50": np.nan}), "no metric column has a value"),
     ],
 )
 def test_invalid_metrics_raise_one_clear_line(frame: pd.DataFrame, message: str) -> None:
@@ -47,6 +49,19 @@ def test_millisecond_epochs_become_seconds() -> None:
     frame = metrics()
     frame["time"] = frame["time"] * 1000
     assert Telemetry(metrics=frame).start == 1_700_000_000
+
+
+@pytest.mark.parametrize("factor", [1e6, 1e9])
+def test_microsecond_and_nanosecond_epochs_become_seconds(factor: float) -> None:
+    frame = metrics()
+    frame["time"] = frame["time"] * factor
+    assert Telemetry(metrics=frame).start == pytest.approx(1_700_000_000)
+
+
+def test_spaces_around_column_names_are_not_part_of_them() -> None:
+    # A header written as "time, cart_cpu, cart_latency-50".
+    frame = metrics().rename(columns=lambda name: f" {name}")
+    assert Telemetry(metrics=frame).metric_columns() == ["cart_cpu", "cart_latency-50"]
 
 
 def test_logs_need_their_columns() -> None:
