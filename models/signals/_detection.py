@@ -133,8 +133,9 @@ def find_change_point(
     Args:
         frame: the metrics.
         alert_time: when the alert began (Alertmanager ``startsAt``): the change is searched in the
-            ``lookback`` seconds before it (and ``ALERT_SLACK`` after), so that an earlier incident in
-            the same data is not taken for this one. Without it, the whole series is searched.
+            ``lookback`` seconds before it (and ``ALERT_SLACK``, or two sampling steps, after), so
+            that an earlier incident in the same data is not taken for this one. Without it, or
+            when it lies outside the data, the whole series is searched.
         focus: a weight per metric column (the alerting component's own columns weigh more), or
             ``None`` for equal weights.
         lookback: how far before the alert the change may lie.
@@ -145,11 +146,14 @@ def find_change_point(
     before = max(5, int(_STEP_BEFORE / frame.step))
     if n < after + before + 2:
         return float(times[n // 2])
-    if alert_time is None:
-        start, end = before, n
+    # The first sample that shows a change can come a step after the alert (an export at 60 s
+    # steps, an alert evaluated between two of them).
+    slack = max(ALERT_SLACK, 2 * frame.step)
+    if alert_time is None or not times[0] <= alert_time <= times[-1] + lookback:
+        start, end = before, n  # no alert, or one outside the data: search it all
     else:
         start = max(before, int(np.searchsorted(times, alert_time - lookback, side="left")))
-        end = int(np.searchsorted(times, alert_time + ALERT_SLACK, side="right"))
+        end = int(np.searchsorted(times, alert_time + slack, side="right"))
         end = min(max(end, start + 1, 2 * _MIN_SEGMENT), n)
         if start >= min(end, n - after + 1):  # the window holds too little data: search it all
             start, end = before, n

@@ -40,6 +40,23 @@ def test_alert_time_bounds_the_search() -> None:
     assert abs(detection.change_point - frame["time"][450]) <= 3
 
 
+@pytest.mark.parametrize("alert", [0.0, 1_600_000_000.0, 1_800_000_000.0])
+def test_an_alert_time_outside_the_data_searches_all_of_it(alert: float) -> None:
+    frame = step_metrics(change=450)
+    detection = detect(Telemetry(metrics=frame), alert_time=alert)
+    assert detection.is_anomaly
+    assert abs(detection.change_point - frame["time"][450]) <= 3
+
+
+def test_at_coarse_steps_the_change_may_show_a_sample_after_the_alert() -> None:
+    # Exported at 60 s steps: the alert fired between the last normal sample and the first changed one.
+    frame = step_metrics(change=45, rows=60)
+    frame["time"] = 1_700_000_000.0 + 60 * np.arange(60)
+    detection = detect(Telemetry(metrics=frame), alert_time=float(frame["time"][45]) - 30)
+    assert detection.is_anomaly
+    assert detection.change_point == frame["time"][45]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("fault", [FaultType.DB_SLOW_QUERY, FaultType.DEPENDENCY_DOWN, FaultType.DB_POOL_EXHAUSTED])
 def test_spec_scenarios_are_detected_near_the_fault(seed: int, fault: FaultType) -> None:
