@@ -287,14 +287,26 @@ app.command("worker")(cli_flows.worker)
 app.command("retrain")(cli_flows.retrain_command)
 
 
+#: click's ``UsageError`` (a bad option, a missing one, an unknown command), wherever this typer
+#: keeps its click: newer releases vendor it.
+_USAGE_ERROR: type[Any] = typer.BadParameter.__mro__[1]
+
+
 def main() -> None:
     """Entry point of the ``cloud-agent`` console script."""
     try:
-        app()
+        # Not standalone: click's usage errors come here, to be one line like every other error
+        # (standalone, they print a usage block and a framed message).
+        code = app(standalone_mode=False)
+    except _USAGE_ERROR as exc:
+        if message := exc.format_message():  # empty after a group's help, printed for want of a command
+            command = exc.ctx.command_path if exc.ctx else "cloud-agent"
+            stderr.print(f"[red]error:[/red] {message} (see {command} --help)", highlight=False)
+        sys.exit(EXIT_USAGE)
     except CloudAgentError as exc:
         stderr.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         stderr.print("interrupted")
         sys.exit(130)
     except Exception as exc:
@@ -305,3 +317,4 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -300,3 +300,19 @@ def test_analyze_loads_no_executor_logging_no_prefect_and_no_scikit_learn(tmp_pa
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "--telemetry", "m.csv", "--top", "0"], "error: Invalid value for '--top'"),
+        (["analyze"], "error: Missing option '--telemetry'"),
+        (["task", "run", "--no-such-option"], "error: No such option: --no-such-option"),
+        (["no-such-command"], "error: No such command 'no-such-command'"),
+    ],
+)
+def test_a_usage_error_is_one_line_with_exit_2(args: list[str], message: str) -> None:
+    completed = subprocess.run([str(CLOUD_AGENT), *args], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith(message), completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
