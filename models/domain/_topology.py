@@ -59,12 +59,21 @@ class Topology(BaseModel):
         """A topology from plain data.
 
         Accepts ``{"services": [{"name", "kind", ...} | "name"], "calls": [[caller, callee] |
-        {"caller", "callee"} | {"from", "to"}]}``; ``edges`` is accepted for ``calls``.
+        {"caller", "callee"} | {"from", "to"}]}``; ``nodes`` is accepted for ``services`` and
+        ``edges`` for ``calls``; and an adjacency map, ``{caller: [callee, ...]}``.
         """
         if not isinstance(data, Mapping):
             raise TopologyError(f"topology: expected a mapping, not {type(data).__name__}")
+        if not {"services", "nodes", "calls", "edges"} & set(data):
+            if data and all(isinstance(callees, list) for callees in data.values()):
+                data = {"calls": [[caller, callee] for caller, callees in data.items() for callee in callees]}
+            else:
+                keys = ", ".join(repr(str(key)) for key in list(data)[:5]) or "none"
+                raise TopologyError(
+                    f"topology: expected 'services' and 'calls' (or an adjacency map of lists), found keys {keys}"
+                )
         services = []
-        for entry in data.get("services") or []:
+        for entry in data.get("services", data.get("nodes")) or []:
             services.append({"name": entry} if isinstance(entry, str) else dict(entry))
         calls = []
         for edge in data.get("calls", data.get("edges")) or []:

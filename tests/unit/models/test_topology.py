@@ -51,3 +51,15 @@ def test_load_bad_file(tmp_path: Path) -> None:
         read_topology(path)
     with pytest.raises(TopologyError, match="no such file"):
         read_topology(tmp_path / "absent.yaml")
+
+
+def test_nodes_and_edges_and_an_adjacency_map_are_read() -> None:
+    nodes = Topology.from_dict({"nodes": ["frontend", "cart"], "edges": [["frontend", "cart"]]})
+    adjacency = Topology.from_dict({"frontend": ["cart", "payment"], "cart": ["orders-db"]})
+    assert nodes.calls == [("frontend", "cart")]
+    assert sorted(adjacency.calls) == [("cart", "orders-db"), ("frontend", "cart"), ("frontend", "payment")]
+
+
+def test_a_mapping_of_unknown_shape_is_an_error_not_an_empty_graph() -> None:
+    with pytest.raises(TopologyError, match=r"expected 'services' and 'calls'.*found keys 'graph'"):
+        Topology.from_dict({"graph": {"frontend": "cart"}})
