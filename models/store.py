@@ -47,7 +47,9 @@ def read_frame(path: str | Path, what: str = "file") -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise TelemetryError(f"{what}: no such file {str(path)!r}")
+        raise TelemetryError(
+            f"{what}: {str(path)!r} is a folder, not a file" if path.is_dir() else f"{what}: no such file {str(path)!r}"
+        )
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
@@ -89,7 +91,9 @@ def read_document(path: str | Path, what: str = "document") -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise TopologyError(f"{what}: no such file {str(path)!r}")
+        raise TopologyError(
+            f"{what}: {str(path)!r} is a folder, not a file" if path.is_dir() else f"{what}: no such file {str(path)!r}"
+        )
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".json":

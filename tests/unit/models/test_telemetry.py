@@ -99,3 +99,5 @@ def test_load_csv_and_parquet(tmp_path: Path) -> None:
 def test_load_missing_file_is_a_telemetry_error(tmp_path: Path) -> None:
     with pytest.raises(TelemetryError, match="no such file"):
         load_telemetry(tmp_path / "absent.csv")
+    with pytest.raises(TelemetryError, match="is a folder, not a file"):
+        load_telemetry(tmp_path)
