@@ -97,6 +97,17 @@ def test_bad_telemetry_content_is_one_line(app: typer.Typer, tmp_path: Path, mod
     assert result.stderr.strip() == "error: metrics: no 'time' column (epoch seconds) in ['when', 'cart_cpu']"
 
 
+def test_a_float_max_sentinel_spills_no_numpy_warning(app: typer.Typer, tmp_path: Path, model_dir: Path) -> None:
+    # An exporter's "no limit" written as the largest double overflows squares and variances.
+    rows = "".join(f"{t},{0.2 + (t >= 150)},{1.7e308 if t == 10 else 1.0}\n" for t in range(200))
+    path = tmp_path / "metrics.csv"
+    path.write_text("time,cart_cpu,cart_memory_limit\n" + rows)
+    result = CliRunner().invoke(app, ["analyze", "--telemetry", str(path), "--json", "--model-dir", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["hypotheses"][0]["component"] == "cart"
+
+
 def test_analyze_without_a_model_folder_uses_the_state_folders_or_the_shipped_one(
     app: typer.Typer, files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
