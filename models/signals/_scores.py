@@ -149,21 +149,34 @@ def _blanket_residual(standard: np.ndarray, split: int) -> tuple[np.ndarray, np.
     normal_end = max(split - 1, 2)
     normal = standard[:normal_end]
     k, p = normal.shape
-    centred = normal - normal.mean(axis=0)
-    covariance = centred.T @ centred / k
-    # Ledoit-Wolf shrinkage towards the scaled identity (Ledoit & Wolf, 2004): with hundreds of
-    # columns and a few hundred normal samples the sample covariance cannot be inverted as is.
-    target = np.trace(covariance) / p
-    distance = float(((covariance - target * np.eye(p)) ** 2).sum())
-    spread = float((np.einsum("ti,ti->t", centred, centred) ** 2).sum() / k**2 - (covariance**2).sum() / k)
+    mean = normal.mean(axis=0)
+    centred = normal - mean
+    # The normal period's X'X (p x p) or, with more columns than samples, its Gram matrix XX'
+    # (k x k): both have the same norm, and the precision follows from either (Woodbury below), so a
+    # frame of thousands of columns never inverts a p x p matrix.
+    product = centred.T @ centred if p <= k else centred @ centred.T
+    # Ledoit-Wolf shrinkage of C = X'X / k towards the scaled identity (Ledoit & Wolf, 2004): with
+    # hundreds of columns and a few hundred normal samples C cannot be inverted as is.
+    row_squares = np.einsum("ti,ti->t", centred, centred)
+    trace = float(row_squares.sum()) / k
+    target = trace / p
+    frobenius = float((product**2).sum()) / k**2
+    distance = frobenius - 2 * target * trace + target**2 * p
+    spread = float((row_squares**2).sum()) / k**2 - frobenius / k
     shrinkage = min(1.0, max(spread, 0.0) / distance) if distance > 0 else 1.0
-    shrunk = (1 - shrinkage) * covariance + shrinkage * max(target, 1e-6) * np.eye(p)
-    # A column flat through the normal period (a replica count, a step from a constant) has a
-    # variance of rounding errors; when every column is flat, nothing above lifts it.
-    np.fill_diagonal(shrunk, np.maximum(np.diag(shrunk), 1e-6))
-    precision = np.linalg.inv(shrunk)
-    diagonal = np.diag(precision)
-    residual = (standard[split:] - normal.mean(axis=0)) @ precision / np.sqrt(diagonal)
+    # The shrunk covariance is weight * X'X + ridge * I. The floor keeps it invertible when every
+    # column was flat through the normal period (a step from constants): C is then rounding errors.
+    weight = (1 - shrinkage) / k
+    ridge = max(shrinkage * max(target, 1e-6), 1e-6)
+    change = standard[split:].mean(axis=0) - mean if split < len(standard) else np.zeros(p)
+    if p <= k:
+        precision = np.linalg.inv(weight * product + ridge * np.eye(p))
+        diagonal, moved = np.diag(precision), change @ precision
+    else:
+        # (ridge I + w X'X)^-1 = (I - w X' (ridge I + w XX')^-1 X) / ridge
+        inner = ridge * np.eye(k) + weight * product
+        diagonal = (1.0 - weight * (centred * np.linalg.solve(inner, centred)).sum(axis=0)) / ridge
+        moved = (change - weight * (np.linalg.solve(inner, centred @ change) @ centred)) / ridge
     # Θ_jj is the inverse of column j's variance left unexplained by all the others.
-    explained = 1.0 - 1.0 / np.maximum(diagonal * np.diag(shrunk), 1.0)
-    return (np.abs(residual.mean(axis=0)) if len(residual) else np.zeros(p)), explained
+    explained = 1.0 - 1.0 / np.maximum(diagonal * (weight * (centred**2).sum(axis=0) + ridge), 1.0)
+    return np.abs(moved / np.sqrt(diagonal)), explained

@@ -77,3 +77,29 @@ def test_a_metric_that_spans_magnitudes_is_read_on_a_log_scale() -> None:
 def test_the_blanket_finds_the_cause_of_a_compounding_chain() -> None:
     metrics, scores = _scores(_compounding_chain(), callees=None)
     assert metrics.columns[int(np.argmax(scores.blanket))] == "c_value"
+
+
+def test_with_more_columns_than_normal_samples_the_blanket_is_the_same_statistic() -> None:
+    # 300 columns, 99 normal samples: the precision comes from the 99 x 99 Gram matrix (Woodbury);
+    # it must equal the one of the shrunk 300 x 300 covariance inverted as is.
+    from models.signals._scores import _blanket_residual
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(160, 300))
+    values[:, 1] = 0.8 * values[:, 0] + 0.2 * rng.normal(size=160)
+    values[100:, 7] += 4.0
+    residual, explained = _blanket_residual(values, 100)
+    normal = values[:99]
+    centred = normal - normal.mean(axis=0)
+    k, p = centred.shape
+    covariance = centred.T @ centred / k
+    target = np.trace(covariance) / p
+    distance = ((covariance - target * np.eye(p)) ** 2).sum()
+    spread = (np.einsum("ti,ti->t", centred, centred) ** 2).sum() / k**2 - (covariance**2).sum() / k
+    shrinkage = min(1.0, max(spread, 0.0) / distance)
+    shrunk = (1 - shrinkage) * covariance + shrinkage * target * np.eye(p)
+    precision = np.linalg.inv(shrunk)
+    expected = np.abs(((values[100:] - normal.mean(axis=0)) @ precision).mean(axis=0) / np.sqrt(np.diag(precision)))
+    np.testing.assert_allclose(residual, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(explained, 1 - 1 / np.maximum(np.diag(precision) * np.diag(shrunk), 1), atol=1e-10)
+    assert int(np.argmax(residual)) == 7
