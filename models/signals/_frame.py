@@ -83,7 +83,7 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
     return MetricFrame(
         times=times,
         values=values,
-        filled=_fill(_bounded(values)),
+        filled=_fill(_bounded(values), appeared_from_zero=kinds != MetricKind.LATENCY.value),
         columns=columns,
         metrics=metrics,
         kinds=kinds,
@@ -106,13 +106,27 @@ def _bounded(values: np.ndarray) -> np.ndarray:
     return np.where(values == np.inf, largest + beyond, np.where(values == -np.inf, smallest - beyond, values))
 
 
-def _fill(values: np.ndarray) -> np.ndarray:
-    """Forward fill along time, then back fill the leading gap; all-NaN columns become 0."""
+#: A series missing for this share of the window at its start did not exist before (see ``_fill``).
+_APPEARED_LATE = 0.1
+
+
+def _fill(values: np.ndarray, appeared_from_zero: np.ndarray) -> np.ndarray:
+    """Forward fill along time, then back fill the leading gap; all-NaN columns become 0.
+
+    A series that begins well into the window (``_APPEARED_LATE``) did not exist before: Prometheus
+    has no series for an error code, an OOM kill or a pod until the first one. Where
+    ``appeared_from_zero``, its leading gap is 0 (no such event, no such pod), not its first value;
+    a latency has no value without requests, so it keeps the back fill.
+    """
     gaps = np.isnan(values).any(axis=0)
     if not gaps.any():
         return values.copy()
     filled = values.copy()
-    filled[:, gaps] = pd.DataFrame(values[:, gaps]).ffill().bfill().fillna(0.0).to_numpy()
+    leading = np.argmax(~np.isnan(values), axis=0)
+    late = gaps & appeared_from_zero & (leading >= max(10, _APPEARED_LATE * len(values)))
+    for j in np.flatnonzero(late):
+        filled[: leading[j], j] = 0.0
+    filled[:, gaps] = pd.DataFrame(filled[:, gaps]).ffill().bfill().fillna(0.0).to_numpy()
     return filled
 
 

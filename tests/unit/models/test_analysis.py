@@ -117,6 +117,21 @@ def test_an_infinite_quantile_reads_as_beyond_every_measured_value(small_model: 
     json.loads(analysis.model_dump_json())  # no Infinity in the JSON
 
 
+def test_a_series_that_appears_at_the_incident_counts_from_zero(small_model: DiagnosisModel) -> None:
+    # Prometheus has no series for an OOM kill until the first one: empty cells before, not "5 all along".
+    rng = np.random.default_rng(8)
+    times = 1_767_225_600 + np.arange(400.0)
+    frame = pd.DataFrame(
+        {f"{name}_{metric}": 10 + rng.normal(0, 0.5, 400) for name in ("cart", "shop") for metric in ("cpu", "memory")}
+    )
+    frame.insert(0, "time", times)
+    frame["cart_oom_kills"] = np.where(times >= times[300], 5.0, np.nan)
+    analysis = analyze(Telemetry(metrics=frame), alert_time=times[310], model=small_model)
+    assert analysis.detection.is_anomaly
+    assert analysis.hypotheses[0].component == "cart"
+    assert analysis.hypotheses[0].evidence[0].summary.startswith("cart_oom_kills rose from 0 to 5")
+
+
 def test_a_metric_that_compounds_its_cause_is_quoted_on_a_log_scale(small_model: DiagnosisModel) -> None:
     # node-0 shifts; node-1 is its square and node-2 the square of that: both span magnitudes.
     rng = np.random.default_rng(5)
