@@ -106,7 +106,8 @@ def _bounded(values: np.ndarray) -> np.ndarray:
     return np.where(values == np.inf, largest + beyond, np.where(values == -np.inf, smallest - beyond, values))
 
 
-#: A series missing for this share of the window at its start did not exist before (see ``_fill``).
+#: A series missing for this share of the window at its start (and ten samples at least) did not
+#: exist before (see ``_fill``); a scrape that began a few samples late is only a gap.
 _APPEARED_LATE = 0.1
 
 
