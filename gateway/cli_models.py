@@ -67,7 +67,8 @@ def analyze(
     telemetry: Annotated[Path, typer.Option("--telemetry", help="Metrics: CSV or Parquet, RCAEval layout.")],
     logs: Annotated[Path | None, typer.Option("--logs", help="Logs: time, service, level, message.")] = None,
     traces: Annotated[
-        Path | None, typer.Option("--traces", help="Spans: trace_id, span_id, parent, service, duration, status.")
+        Path | None,
+        typer.Option("--traces", help="Spans: trace_id, span_id, parent, service, duration, status, time (start)."),
     ] = None,
     topology: Annotated[Path | None, typer.Option("--topology", help="Call graph: JSON or YAML.")] = None,
     alert_time: Annotated[

@@ -70,8 +70,10 @@ class Telemetry(BaseModel):
         frame["duration"] = duration.astype(float)
         for column in ("trace_id", "span_id", "parent", "service", "status"):
             frame[column] = _text(frame[column])
-        if "time" in frame.columns:
-            frame["time"] = _epoch_seconds(frame["time"], "traces")
+        started = next((name for name in ("time", "start_time", "timestamp", "start") if name in frame.columns), None)
+        if started is not None:
+            # Without a start the spans still give the call graph, but not what changed at the incident.
+            frame["time"] = _epoch_seconds(frame[started], "traces")
         return frame.reset_index(drop=True)
 
     @property

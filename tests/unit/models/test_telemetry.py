@@ -78,6 +78,14 @@ def test_traces_need_numeric_durations() -> None:
         Telemetry(metrics=metrics(), traces=traces)
 
 
+def test_a_span_start_under_another_usual_name_is_its_time() -> None:
+    traces = pd.DataFrame(
+        {"trace_id": ["t"], "span_id": ["s"], "parent": [""], "service": ["a"], "duration": [1.0], "status": ["ok"]}
+    )
+    telemetry = Telemetry(metrics=metrics(), traces=traces.assign(start_time=1_700_000_000_000))
+    assert telemetry.traces is not None and telemetry.traces["time"].iloc[0] == 1_700_000_000
+
+
 def test_split_prefers_known_service_names() -> None:
     assert split_metric_column("checkout_latency-50") == ("checkout", "latency-50")
     assert split_metric_column("cart_service_cpu") == ("cart", "service_cpu")
