@@ -12,6 +12,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -57,6 +58,11 @@ def _epoch(text: str) -> float:
     return value
 
 
+def _names(names: Iterable[str], shown: int = 5) -> str:
+    ordered = sorted(names)
+    return ", ".join(ordered[:shown]) + (f" and {len(ordered) - shown} more" if len(ordered) > shown else "")
+
+
 def _clock(epoch: float | None) -> str:
     if epoch is None:
         return "-"
@@ -82,13 +88,19 @@ def analyze(
     top: Annotated[int, typer.Option("--top", min=1, max=50, help="How many hypotheses to show.")] = 5,
 ) -> None:
     """Rank the likely root causes of an incident from its telemetry."""
-    from models import ModelsError, ModelStore, active_model
+    from models import ModelsError, ModelStore, active_model, split_metric_column
     from models import analyze as run_analysis
     from models.store import load_telemetry, read_topology
 
     try:
         data = load_telemetry(telemetry, logs, traces)
         graph = read_topology(topology) if topology is not None else None
+        known = graph.names if graph is not None else []
+        services = {split_metric_column(column, known)[0] for column in data.metric_columns()}
+        if graph is not None and not services & set(known):
+            _fail(f"--topology names none of the metrics' services ({_names(services)}), only {_names(known)}")
+        if alert_service is not None and alert_service not in services | set(known):
+            _fail(f"--alert-service {alert_service!r} is none of the metrics' services ({_names(services)})")
         when = _epoch(alert_time) if alert_time is not None else None
         folder = _model_dir(model_dir)
         if model_dir is not None and not folder.is_dir():

@@ -89,6 +89,20 @@ def test_analyze_errors_are_one_line(
     assert "Traceback" not in result.output
 
 
+def test_a_topology_or_alert_service_that_names_nothing_in_the_metrics_is_an_error(
+    app: typer.Typer, files: dict[str, Path], tmp_path: Path, model_dir: Path
+) -> None:
+    strangers = tmp_path / "strangers.yaml"
+    strangers.write_text("services: [alpha, beta]\ncalls: [[alpha, beta]]\n")
+    base = ["analyze", "--telemetry", str(files["metrics"]), "--model-dir", str(model_dir)]
+    result = CliRunner().invoke(app, [*base, "--topology", str(strangers)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --topology names none of the metrics' services (")
+    result = CliRunner().invoke(app, [*base, "--alert-service", "nobody"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --alert-service 'nobody' is none of the metrics' services (")
+
+
 def test_bad_telemetry_content_is_one_line(app: typer.Typer, tmp_path: Path, model_dir: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("when,cart_cpu\n1,2\n")
