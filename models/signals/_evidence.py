@@ -77,7 +77,7 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
             Evidence(
                 kind="metric",
                 source=service,
-                summary=f"{service} stopped reporting metrics after {_clock(signals.change_point)}",
+                summary=f"{service} stopped reporting metrics at {_clock(signals.change_point)}",
                 score=0.9,
                 details={"missing_share": round(float(missing.max()), 3)},
             )
@@ -99,12 +99,18 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
         onset = found.onset[j]
         when = f", {onset:+.0f} s from the change point" if np.isfinite(onset) else ""
         direction = "rose" if z > 0 else "fell"
+        quoted = f"rate({frame.columns[j]}[1m])" if frame.counters[j] else frame.columns[j]
+        moved = f"{direction} from {before:.3g} to {after:.3g}"
+        if found.persistence[j] < 0.5:
+            # It came back: the level since the change is the old one, the move was its extreme.
+            extreme = float(np.nanmax(after_values) if z > 0 else np.nanmin(after_values))
+            moved = f"{direction} from {before:.3g} to {extreme:.3g}, then returned to {after:.3g}"
         evidence.append(
             Evidence(
                 kind="metric",
                 source=frame.columns[j],
                 summary=(
-                    f"{frame.columns[j]} {direction} from {before:.3g} to {after:.3g} "
+                    f"{quoted} {moved} "
                     f"({abs(z):.1f}x its normal spread{' on a log scale' if found.log_scale[j] else ''}{when})"
                 ),
                 score=_strength(z),

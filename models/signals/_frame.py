@@ -19,6 +19,7 @@ import pandas as pd
 
 from models.domain._telemetry import Telemetry, column_splitter
 from models.domain._types import MetricKind, metric_kind
+from models.signals._counters import counter_columns, counter_rates
 
 #: A smoothed robust z above this is anomalous.
 ONSET_THRESHOLD = 4.0
@@ -46,6 +47,8 @@ class MetricFrame:
     services: list[str]
     service_of: np.ndarray
     step: float
+    #: Per column: a Prometheus counter, whose ``values`` are its per-second rate (``_counters``).
+    counters: np.ndarray
 
     @property
     def n_columns(self) -> int:
@@ -79,6 +82,9 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
         service_of[j] = position[service]
         metrics.append(metric)
     kinds = np.array([metric_kind(metric).value for metric in metrics], dtype=object)
+    counters = counter_columns(metrics, values)
+    if counters.any():
+        values[:, counters] = counter_rates(values[:, counters], times)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
     return MetricFrame(
         times=times,
@@ -90,6 +96,7 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
         services=services,
         service_of=service_of,
         step=step if step > 0 else 1.0,
+        counters=counters,
     )
 
 
