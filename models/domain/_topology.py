@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.domain._errors import TopologyError
-from models.domain._types import ServiceKind
+from models.domain._types import ServiceKind, guess_service_kind
 
 
 class ServiceNode(BaseModel):
@@ -87,13 +87,17 @@ class Topology(BaseModel):
             if not caller or not callee:
                 raise TopologyError(f"topology: an edge without caller or callee: {edge!r}")
             calls.append((str(caller), str(callee)))
-        # Components that appear only in edges are plain services.
         named = {service["name"] for service in services if "name" in service}
         for edge in calls:
             for end in edge:
                 if end not in named:
                     services.append({"name": end})
                     named.add(end)
+        # A component whose kind is not stated is what its name says (orders-db, redis-cart), as
+        # without a topology: a database taken for a service has no query or pool fault to type.
+        for service in services:
+            if "kind" not in service and isinstance(service.get("name"), str):
+                service["kind"] = guess_service_kind(service["name"], set())
         try:
             return cls.model_validate({"services": services, "calls": calls})
         except ValidationError as exc:

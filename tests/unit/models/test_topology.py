@@ -63,3 +63,12 @@ def test_nodes_and_edges_and_an_adjacency_map_are_read() -> None:
 def test_a_mapping_of_unknown_shape_is_an_error_not_an_empty_graph() -> None:
     with pytest.raises(TopologyError, match=r"expected 'services' and 'calls'.*found keys 'graph'"):
         Topology.from_dict({"graph": {"frontend": "cart"}})
+
+
+def test_a_kind_not_stated_is_what_the_name_says() -> None:
+    topology = Topology.from_dict({"services": ["frontend", {"name": "sessions-db", "kind": "service"}], "calls": []})
+    adjacency = Topology.from_dict({"frontend": ["orders-db", "redis-cart"]})
+    assert topology.kind_of("frontend") is ServiceKind.SERVICE
+    assert topology.kind_of("sessions-db") is ServiceKind.SERVICE  # stated: kept
+    assert adjacency.kind_of("orders-db") is ServiceKind.DATABASE
+    assert adjacency.kind_of("redis-cart") is ServiceKind.CACHE
