@@ -133,7 +133,9 @@ _METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
     # Lock waits and long transactions are what slow queries are made of.
     (
         MetricKind.SLOW_QUERIES,
-        re.compile(r"slow|query.?time|long.?running|lock.?(wait|time)|locks?.?wait|deadlock|max_tx_duration"),
+        re.compile(
+            r"slow|query.?time|long.?running|lock.?(wait|time)|locks?.?wait|deadlock|max_tx_duration|stat_statements"
+        ),
     ),
     (
         MetricKind.CONNECTIONS,

@@ -36,6 +36,7 @@ REAL_NAMES: dict[str, MetricKind] = {
     "mysql_global_status_threads_connected": MetricKind.CONNECTIONS,
     "mysql_global_status_threads_running": MetricKind.CONNECTIONS,
     "mysql_global_status_slow_queries": MetricKind.SLOW_QUERIES,
+    "pg_stat_statements_mean_exec_time_seconds": MetricKind.SLOW_QUERIES,
     "mysql_global_status_innodb_row_lock_waits": MetricKind.SLOW_QUERIES,
     "mysql_global_status_table_locks_waited": MetricKind.SLOW_QUERIES,
     "mysql_global_status_questions": MetricKind.TRAFFIC,
