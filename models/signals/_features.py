@@ -28,7 +28,12 @@ FAULTS: tuple[FaultType, ...] = tuple(FaultType)
 
 #: Deploys this long before the change point (seconds) may have caused it.
 DEPLOY_WINDOW = 900.0
-_ERROR_LEVELS = ("ERROR", "FATAL", "CRITICAL", "WARN", "WARNING", "SEVERE", "ERR", "CRIT", "ALERT", "EMERG")
+#: Log levels that count as errors: the usual names, Go's PANIC, klog/glog's one letters and
+#: syslog's numeric severities 0 (emergency) to 4 (warning).
+_ERROR_LEVELS = (
+    *("ERROR", "FATAL", "CRITICAL", "WARN", "WARNING", "SEVERE", "ERR", "CRIT", "ALERT", "EMERG", "PANIC"),
+    *("E", "F", "W", "0", "1", "2", "3", "4"),
+)
 
 #: What the log lines of a component with this fault (or of its callers) tend to say.
 LOG_PATTERNS: dict[FaultType, re.Pattern[str]] = {

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from models import DeployEvent, FaultType, Observations, Telemetry
 from models.ranking._analysis import type_faults
@@ -111,7 +112,8 @@ class _PrefersDown:
         return score, score
 
 
-def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it() -> None:
+@pytest.mark.parametrize("level", ["ERROR", "PANIC", "E", "3"])  # Go's panic, klog's letter, syslog's err
+def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it(level: str) -> None:
     memory, latency = _series(1, 50), _series(2, 30)
     memory[405:] = np.nan  # killed: it stops reporting
     frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_memory": memory, "cart_latency": latency})
@@ -122,7 +124,7 @@ def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it() -> None:
             {
                 "time": T0 + 402 + np.arange(5),
                 "service": "cart",
-                "level": "ERROR",
+                "level": level,
                 "message": "java.lang.OutOfMemoryError: Java heap space",
             }
         ),
