@@ -132,6 +132,21 @@ def test_a_series_that_appears_at_the_incident_counts_from_zero(small_model: Dia
     assert analysis.hypotheses[0].evidence[0].summary.startswith("cart_oom_kills rose from 0 to 5")
 
 
+def test_a_metric_that_came_back_is_quoted_with_its_extreme(small_model: DiagnosisModel) -> None:
+    # A CPU burst that ended before the alert: "rose from 0.3 to 0.3" would contradict its z-score.
+    rng = np.random.default_rng(9)
+    times = 1_767_225_600 + np.arange(400.0)
+    cpu = 0.3 + rng.normal(0, 0.01, 400)
+    cpu[300:330] = 0.95
+    frame = pd.DataFrame({"time": times, "cart_cpu": cpu, "shop_cpu": 0.3 + rng.normal(0, 0.01, 400)})
+    analysis = analyze(Telemetry(metrics=frame), alert_time=times[330], model=small_model)
+    summaries = [item.summary for item in analysis.hypotheses[0].evidence]
+    assert any(
+        summary.startswith("cart_cpu rose from 0.30") and "to 0.95, then returned to 0.30" in summary
+        for summary in summaries
+    ), summaries
+
+
 def test_a_metric_that_compounds_its_cause_is_quoted_on_a_log_scale(small_model: DiagnosisModel) -> None:
     # node-0 shifts; node-1 is its square and node-2 the square of that: both span magnitudes.
     rng = np.random.default_rng(5)
