@@ -37,6 +37,9 @@ ALERT_SLACK = 10.0
 #: How long before its alert a change may have started (a rule's evaluation, its ``for:``, a slow
 #: burn): older changes belong to other incidents.
 ALERT_LOOKBACK = 300.0
+#: How far back to look when nothing moved in ``ALERT_LOOKBACK``: Prometheus stamps ``startsAt``
+#: when a rule fires, after its ``for:`` (10 minutes is common) and its rate window.
+LATE_ALERT_LOOKBACK = 1800.0
 _MIN_SEGMENT = 10
 #: Seconds after and before a candidate change point compared by the step statistic.
 _STEP_AFTER = 10.0
@@ -172,6 +175,9 @@ def find_change_point(
     step = (cumulative[ts + after] - cumulative[ts]) / after - (cumulative[ts] - cumulative[ts - before]) / before
     step = np.maximum(step, 0.0)
     moved = np.where(step > ONSET_THRESHOLD, np.minimum(step, 20.0), 0.0)
+    if alert_time is not None and not moved.any() and start > before and lookback < LATE_ALERT_LOOKBACK:
+        # Nothing changed in the window: the alert came late, and the change is older.
+        return find_change_point(frame, alert_time, focus, LATE_ALERT_LOOKBACK)
     if alert_time is not None:
         # Anchored to the alert: a metric's step counts by how much of the time from it to the alert
         # the metric stayed away from normal. The change that fired the alert lasts until it; a

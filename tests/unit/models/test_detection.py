@@ -57,6 +57,15 @@ def test_at_coarse_steps_the_change_may_show_a_sample_after_the_alert() -> None:
     assert detection.change_point == frame["time"][45]
 
 
+@pytest.mark.parametrize("late", [420, 600, 900])
+def test_an_alert_that_fired_long_after_the_change_still_finds_it(late: int) -> None:
+    # Prometheus stamps startsAt when the rule fires, after its `for:`: minutes after the change.
+    frame = step_metrics(change=300, rows=1400)
+    detection = detect(Telemetry(metrics=frame), alert_time=float(frame["time"][300 + late]))
+    assert detection.is_anomaly
+    assert abs(detection.change_point - frame["time"][300]) <= 3
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("fault", [FaultType.DB_SLOW_QUERY, FaultType.DEPENDENCY_DOWN, FaultType.DB_POOL_EXHAUSTED])
 def test_spec_scenarios_are_detected_near_the_fault(seed: int, fault: FaultType) -> None:
