@@ -60,6 +60,7 @@ _PUBLIC: dict[str, str] = {
     "leave_one_generator_out": "models.learning",
     "load_telemetry": "models.store",
     "MetricKind": "models.domain",
+    "metric_services": "models.domain",
     "ModelMetadata": "models.store",
     "ModelsError": "models.domain",
     "ModelStore": "models.store",
@@ -175,6 +176,7 @@ __all__ = [
     "interpret_verification",
     "leave_one_generator_out",
     "load_telemetry",
+    "metric_services",
     "read_topology",
     "reliability_table",
     "retrain",
@@ -230,6 +232,7 @@ if TYPE_CHECKING:
         cache_stats_from_info,
         db_snapshot_from_result,
         health_check_from_result,
+        metric_services,
         split_metric_column,
     )
     from models.generators import (
