@@ -33,16 +33,16 @@ def counter_columns(metrics: list[str], values: np.ndarray) -> np.ndarray:
     return result
 
 
-def counter_rates(values: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Per-second rates of counter columns over ``RATE_WINDOW`` (shorter at the start); missing
-    where the counter was missing, so that a counter that stopped reporting still did."""
+def counter_rates(values: np.ndarray, times: np.ndarray, step: float) -> np.ndarray:
+    """Per-second rates of counter columns over ``RATE_WINDOW`` (shorter at the start), ``step``
+    being the frame's sampling step; missing where the counter was missing, so that a counter that
+    stopped reporting still did."""
     filled = pd.DataFrame(values).ffill().to_numpy()
     increase = np.diff(filled, axis=0)
     # After a reset the counter counts from zero: all of its new value is new.
     increase = np.where(increase < 0, filled[1:], increase)
     counted = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(np.nan_to_num(increase), axis=0)])
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    window = max(1, round(RATE_WINDOW / step)) if step > 0 else 1
+    window = max(1, round(RATE_WINDOW / step))
     back = np.maximum(np.arange(len(times)) - window, 0)
     elapsed = (times - times[back])[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -82,10 +82,11 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
         service_of[j] = position[service]
         metrics.append(metric)
     kinds = np.array([metric_kind(metric).value for metric in metrics], dtype=object)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    step = step if step > 0 else 1.0
     counters = counter_columns(metrics, values)
     if counters.any():
-        values[:, counters] = counter_rates(values[:, counters], times)
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+        values[:, counters] = counter_rates(values[:, counters], times, step)
     return MetricFrame(
         times=times,
         values=values,
@@ -95,7 +96,7 @@ def metric_frame(telemetry: Telemetry, known_services: Iterable[str] = ()) -> Me
         kinds=kinds,
         services=services,
         service_of=service_of,
-        step=step if step > 0 else 1.0,
+        step=step,
         counters=counters,
     )
 

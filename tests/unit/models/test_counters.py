@@ -12,7 +12,7 @@ def test_a_counter_becomes_its_rate_and_a_reset_counts_from_zero() -> None:
     times = np.arange(0.0, 600.0, 15.0)
     counter = np.cumsum(np.full(len(times), 15.0))  # 1 per second
     counter[20:] = np.cumsum(np.full(len(times) - 20, 15.0))  # the process restarted: from 0 again
-    rates = counter_rates(counter[:, None], times)[:, 0]
+    rates = counter_rates(counter[:, None], times, float(times[1] - times[0]))[:, 0]
     np.testing.assert_allclose(rates, 1.0)
 
 
@@ -29,7 +29,7 @@ def test_a_missing_counter_stays_missing() -> None:
     times = np.arange(100.0)
     counter = np.arange(100.0)
     counter[60:] = np.nan  # it stopped reporting
-    rates = counter_rates(counter[:, None], times)[:, 0]
+    rates = counter_rates(counter[:, None], times, float(times[1] - times[0]))[:, 0]
     assert np.isnan(rates[60:]).all() and np.allclose(rates[:60], 1.0)
 
 
