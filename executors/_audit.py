@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -314,7 +314,12 @@ class PostgresAuditLog(AuditLog):
                     self._db = self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
                 yield self._db
             except self._psycopg.Error as exc:
-                if self._db is not None and self._db.broken:
+                # A connection that failed at the connection level (a terminated backend, a rollback
+                # that could not be sent) may not say it is broken and still hold the failed command
+                # ("another command is already in progress"): the next call starts on a new one.
+                if self._db is not None and (self._db.broken or isinstance(exc, self._psycopg.OperationalError)):
+                    with suppress(self._psycopg.Error):
+                        self._db.close()
                     self._db = None
                 raise AuditUnavailable(f"the PostgreSQL audit log is unavailable: {exc}") from exc
 
