@@ -37,6 +37,12 @@ class IncidentContext:
         """The component that paged, when it is one the analysis knows of."""
         return self.alert.service
 
+    @property
+    def metrics_window(self) -> Window:
+        """The incident's window, reaching further back for the metrics (``metrics_history``)."""
+        step = self.sources.metrics.step_seconds if self.sources.metrics is not None else 1.0
+        return self.window.with_history(self.alert_time, step)
+
     def services(self) -> list[str]:
         """Every component known to the topology, else the alerting service alone."""
         if self.topology is not None:

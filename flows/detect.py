@@ -25,7 +25,7 @@ def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | 
     if ctx.sources.metrics is None:
         report.end(step, "no metrics source configured for this environment: detection skipped")
         return None, pd.DataFrame({"time": []})
-    plan = plan_metrics(ctx.sources.metrics, ctx.services(), ctx.window)
+    plan = plan_metrics(ctx.sources.metrics, ctx.services(), ctx.metrics_window)
     results = run_batches({ctx.environment.name: plan}, step="detect", actor=ACTOR).get(ctx.environment.name, [])
     failed = [
         failure_line(item, result)

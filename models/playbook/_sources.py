@@ -18,6 +18,16 @@ MAX_FOLLOWED_TRACES = 20
 ERROR_CONTEXT_SECONDS = 120.0
 #: Characters of an executor's error message kept in a failed source's report line.
 FAILURE_REASON_CHARS = 400
+#: Seconds of logs and traces read before the alert.
+EVIDENCE_HISTORY = 600.0
+#: Seconds of metrics read before the alert. Prometheus stamps ``startsAt`` when the rule fires,
+#: after its ``for:`` and its rate window, so detection searches for the change up to 30 minutes
+#: before the alert (``models.signals``' ``LATE_ALERT_LOOKBACK``), and the change needs a normal
+#: period before it to stand out from.
+METRICS_HISTORY = 2400.0
+#: ...in at most this many samples per series before the alert: a query per service returns every
+#: metric of it, and at a 1 s step 40 minutes of a dozen metrics would pass an executor's row cap.
+MAX_HISTORY_SAMPLES = 1200
 
 
 class MetricsSource(BaseModel):
@@ -84,14 +94,27 @@ class Window:
     end: float
 
     @classmethod
-    def around(cls, alert_time: float, before: float = 600.0, after: float = 300.0, now: float | None = None) -> Window:
+    def around(
+        cls, alert_time: float, before: float = EVIDENCE_HISTORY, after: float = 300.0, now: float | None = None
+    ) -> Window:
         end = alert_time + after
         if now is not None:
             end = min(end, now)
         return cls(alert_time - before, max(end, alert_time + 1))
 
+    def with_history(self, alert_time: float, step_seconds: float) -> Window:
+        """This window reaching ``metrics_history(step_seconds)`` before the alert, if that is earlier."""
+        return Window(min(self.start, alert_time - metrics_history(step_seconds)), self.end)
+
     def iso(self) -> tuple[str, str]:
         return (_iso(self.start), _iso(self.end))
+
+
+def metrics_history(step_seconds: float) -> float:
+    """Seconds of metrics to read before the alert at this sampling step: ``METRICS_HISTORY``,
+    fewer when that would take more than ``MAX_HISTORY_SAMPLES`` samples, never fewer than the
+    evidence's ``EVIDENCE_HISTORY``."""
+    return max(EVIDENCE_HISTORY, min(METRICS_HISTORY, MAX_HISTORY_SAMPLES * step_seconds))
 
 
 def _iso(seconds: float) -> str:

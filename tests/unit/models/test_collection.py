@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from models import Topology
+from models import Telemetry, Topology, detect
 from models.playbook.collection import (
+    METRICS_HISTORY,
     LogsSource,
     MetricsSource,
     TelemetrySources,
@@ -16,11 +19,13 @@ from models.playbook.collection import (
     evidence_from_results,
     failure_line,
     metrics_from_results,
+    metrics_history,
     plan_error_context,
     plan_evidence,
     plan_follow_ups,
     plan_metrics,
 )
+from models.signals._detection import LATE_ALERT_LOOKBACK
 
 WINDOW = Window(1_000.0, 1_600.0)
 TOPOLOGY = Topology.from_dict(
@@ -48,6 +53,35 @@ def sql_result(columns: list[str], rows: list[list[Any]], status: str = "succeed
         "status": status,
         "data": {"result_sets": [{"statement": "q", "columns": columns, "rows": rows, "row_count": len(rows)}]},
     }
+
+
+def test_metrics_reach_back_far_enough_for_a_change_found_by_the_late_alert_lookback() -> None:
+    # A change 25 minutes before the alert: Prometheus fired after the rule's for: and rate window.
+    step, alert = 15.0, 1_700_003_000.0
+    change = alert - 1500
+    evidence = Window.around(alert)
+    metrics = evidence.with_history(alert, step)
+    rng = np.random.default_rng(3)
+
+    def scraped(window: Window) -> Telemetry:
+        times = np.arange(window.start, window.end, step)
+        columns = {f"{service}_cpu": 0.3 + 0.01 * rng.standard_normal(len(times)) for service in ("web", "api")}
+        columns["db_latency"] = 0.02 + 0.001 * rng.standard_normal(len(times)) + np.where(times >= change, 0.2, 0.0)
+        return Telemetry(metrics=pd.DataFrame({"time": times, **columns}))
+
+    assert metrics.start == alert - METRICS_HISTORY and metrics.end == evidence.end
+    assert METRICS_HISTORY >= LATE_ALERT_LOOKBACK + 300, "detection needs a normal period before the latest change"
+    found = detect(scraped(metrics), alert_time=alert)
+    assert found.is_anomaly and found.involved_services[0] == "db"
+    assert abs(found.change_point - change) <= 2 * step
+    # The evidence's 600 s before the alert start after the change: nothing in them changes.
+    assert detect(scraped(evidence), alert_time=alert).involved_services[:1] != ["db"]
+
+
+@pytest.mark.parametrize(("step", "seconds"), [(15.0, METRICS_HISTORY), (1.0, 1200.0), (0.1, 600.0)])
+def test_the_metrics_history_is_capped_in_samples_and_never_shorter_than_the_evidence(step, seconds) -> None:
+    assert metrics_history(step) == seconds
+    assert Window.around(10_000.0).with_history(10_000.0, step) == Window(10_000.0 - seconds, 10_300.0)
 
 
 def test_sql_metrics_are_one_bucketed_query_per_service_within_the_window() -> None:
