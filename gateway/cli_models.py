@@ -130,6 +130,12 @@ def render_analysis(analysis: Analysis) -> str:
         f"anomaly: {'yes' if detection.is_anomaly else 'no'} (score {detection.score:.1f}), "
         f"change point {_clock(detection.change_point)}",
         f"involved: {', '.join(detection.involved_services[:8]) or '-'}",
+    ]
+    if not detection.is_anomaly and analysis.hypotheses:
+        # The confidences say which component it would be if this is an incident; nothing here
+        # says it is one, and a reader of 0.8 should not take it for a finding.
+        lines.append("no sustained change found: the ranking below assumes an incident the metrics do not show")
+    lines += [
         "",
         f"{'#':>2}  {'component':<24} {'fault':<18} {'confidence':>10}  evidence",
     ]

@@ -1,6 +1,8 @@
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import typer
 import yaml
@@ -59,6 +61,21 @@ def test_analyze_prints_ranked_hypotheses(app: typer.Typer, files: dict[str, Pat
     assert lines[0].startswith("anomaly: yes")
     ranked = [line.split()[1] for line in lines if line[:2].strip().isdigit()]
     assert len(ranked) == 5 and str(files["root"]) in ranked
+
+
+def test_analyze_says_when_the_metrics_show_no_incident(app: typer.Typer, tmp_path: Path, model_dir: Path) -> None:
+    rng = np.random.default_rng(1)
+    times = np.arange(1_700_000_000, 1_700_000_900, 15)
+    noise = {
+        f"{s}_{m}": 1 + 0.05 * rng.standard_normal(len(times)) for s in ("web", "api", "db") for m in ("cpu", "latency")
+    }
+    pd.DataFrame({"time": times, **noise}).to_csv(tmp_path / "flat.csv", index=False)
+    args = ["analyze", "--telemetry", str(tmp_path / "flat.csv"), "--alert-time", "1700000600"]
+    result = CliRunner().invoke(app, [*args, "--model-dir", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("anomaly: no")
+    assert lines[2] == "no sustained change found: the ranking below assumes an incident the metrics do not show"
 
 
 def test_analyze_json(app: typer.Typer, files: dict[str, Path], model_dir: Path) -> None:
