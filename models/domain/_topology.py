@@ -72,9 +72,21 @@ class Topology(BaseModel):
                 raise TopologyError(
                     f"topology: expected 'services' and 'calls' (or an adjacency map of lists), found keys {keys}"
                 )
-        services = []
+        services: list[dict[str, Any]] = []
+        listed: dict[Any, dict[str, Any]] = {}
         for entry in data.get("services", data.get("nodes")) or []:
-            services.append({"name": entry} if isinstance(entry, str) else dict(entry))
+            service = {"name": entry} if isinstance(entry, str) else dict(entry)
+            name = service.get("name")
+            if isinstance(name, str) and name in listed:
+                # A registry export may list a shared component twice; the same entry again says nothing new.
+                if listed[name] != service:
+                    raise TopologyError(
+                        f"topology: {name!r} is listed twice, differently: {listed[name]} and {service}"
+                    )
+                continue
+            if isinstance(name, str):
+                listed[name] = service
+            services.append(service)
         calls = []
         for edge in data.get("calls", data.get("edges")) or []:
             if isinstance(edge, Mapping):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from models import ServiceKind, Topology, TopologyError, read_topology
+from models import ServiceKind, ServiceNode, Topology, TopologyError, read_topology
 
 DATA = {
     "services": [
@@ -28,13 +28,24 @@ def test_from_dict_reads_every_edge_form() -> None:
     assert sorted(topology.ancestors("orders-db")) == ["checkout", "frontend"]
 
 
-def test_unknown_edge_end_or_duplicate_is_an_error() -> None:
+def test_unknown_edge_end_or_conflicting_duplicate_is_an_error() -> None:
+    with pytest.raises(TopologyError, match="'a' is listed twice, differently"):
+        Topology.from_dict({"services": [{"name": "a", "kind": "cache"}, {"name": "a", "kind": "database"}]})
     with pytest.raises(TopologyError, match="duplicate"):
-        Topology.from_dict({"services": ["a", "a"]})
+        Topology(services=[ServiceNode(name="a"), ServiceNode(name="a")])
     with pytest.raises(TopologyError, match="cannot read the edge"):
         Topology.from_dict({"services": ["a"], "calls": [["a"]]})
     with pytest.raises(TopologyError, match="kind"):
         Topology.from_dict({"services": [{"name": "a", "kind": "queue"}]})
+
+
+def test_a_component_listed_twice_alike_is_one_component() -> None:
+    cache = {"name": "reviews-redis", "kind": "cache", "namespace": "prod"}
+    topology = Topology.from_dict(
+        {"services": ["reviews", cache, dict(cache), "reviews"], "calls": [["reviews", "reviews-redis"]]}
+    )
+    assert topology.names == ["reviews", "reviews-redis"]
+    assert topology.kind_of("reviews-redis") is ServiceKind.CACHE
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
