@@ -86,7 +86,9 @@ PLAIN_FAULTS: frozenset[FaultType] = frozenset(
 )
 
 #: Which faults a component of each kind can have. A database or a cache is not deployed by us
-#: (no ``bad_deploy``); only databases have slow queries and pools, only caches have cache faults.
+#: (no ``bad_deploy``); only databases have slow queries, only caches have cache faults. A pool of
+#: database connections runs dry at the database (its connection limit) or in the service that
+#: holds it (connections it leaked, HikariCP's pending threads).
 FAULTS_BY_KIND: dict[ServiceKind, tuple[FaultType, ...]] = {
     ServiceKind.SERVICE: (
         FaultType.CPU,
@@ -94,6 +96,7 @@ FAULTS_BY_KIND: dict[ServiceKind, tuple[FaultType, ...]] = {
         FaultType.DISK,
         FaultType.LATENCY,
         FaultType.NETWORK_ERRORS,
+        FaultType.DB_POOL_EXHAUSTED,
         FaultType.DEPENDENCY_DOWN,
         FaultType.BAD_DEPLOY,
         FaultType.ERRORS,

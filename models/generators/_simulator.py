@@ -227,7 +227,13 @@ class _Simulation(_Recordings):
             )
             probabilities = np.array([max(weights[f], 1e-9) for f in faults])
             fault = faults[int(rng.choice(len(faults), p=probabilities / probabilities.sum()))]
-        candidates = [i for i in range(self.n) if fault in FAULTS_BY_KIND[self.kinds[i]]]
+        # Its pool exhaustion is a database's connection limit: a service's own pool is not simulated here.
+        candidates = [
+            i
+            for i in range(self.n)
+            if fault in FAULTS_BY_KIND[self.kinds[i]]
+            and (fault is not FaultType.DB_POOL_EXHAUSTED or self.kinds[i] is ServiceKind.DATABASE)
+        ]
         if not candidates:
             raise ValueError(f"no component of this topology can have the fault {fault}")
         if fault in (FaultType.DB_POOL_EXHAUSTED, FaultType.DB_SLOW_QUERY, FaultType.CACHE):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.domain._hypothesis import FixSuggestion, Hypothesis
 from models.domain._observations import LONG_RUNNING_SECONDS, MAX_TOP_QUERIES
 from models.domain._target import TargetContext
-from models.domain._types import FaultType, Risk, ServiceKind
+from models.domain._types import FaultType, Risk, ServiceKind, guess_service_kind
 
 PG_ACTIVITY = (
     "SELECT pid, usename, application_name, client_addr, now() - query_start AS duration, state, wait_event_type, "
@@ -52,6 +52,8 @@ FIX_PRIORS: dict[tuple[FaultType, str], tuple[float, float]] = {
     (FaultType.DB_SLOW_QUERY, "optimize_table"): (2, 5),
     (FaultType.DB_POOL_EXHAUSTED, "terminate_long_queries"): (6, 3),
     (FaultType.DB_POOL_EXHAUSTED, "restart_callers"): (6, 4),
+    (FaultType.DB_POOL_EXHAUSTED, "restart_service"): (6, 4),
+    (FaultType.DB_POOL_EXHAUSTED, "scale_out"): (3, 5),
     (FaultType.DEPENDENCY_DOWN, "restart_service"): (7, 3),
     (FaultType.DEPENDENCY_DOWN, "rollback_deployment"): (3, 5),
     (FaultType.DEPENDENCY_DOWN, "scale_out"): (3, 5),
@@ -308,10 +310,15 @@ def fix_suggestions(
     ns = target.namespace_of(c)
     deploy = target.deployment_of(c)
     conn = target.connection_of(c)
-    datastore = target.kind_of(c) in (ServiceKind.DATABASE, ServiceKind.CACHE) or fault in (
-        FaultType.DB_SLOW_QUERY,
-        FaultType.DB_POOL_EXHAUSTED,
-        FaultType.CACHE,
+    # A service whose own pool of database connections ran dry (it leaked them, or has too few).
+    own_pool = (
+        fault is FaultType.DB_POOL_EXHAUSTED
+        and (target.kind_of(c) or guess_service_kind(c, set())) is ServiceKind.SERVICE
+        and target.engine_of(c) is None
+    )
+    datastore = not own_pool and (
+        target.kind_of(c) in (ServiceKind.DATABASE, ServiceKind.CACHE)
+        or fault in (FaultType.DB_SLOW_QUERY, FaultType.DB_POOL_EXHAUSTED, FaultType.CACHE)
     )
     fixes: list[FixSuggestion] = []
 
@@ -456,6 +463,10 @@ def fix_suggestions(
         terminate_queries()
         add_index()
         optimize_table()
+    elif own_pool:
+        # A restart returns the connections it leaked; more replicas bring more pools.
+        restart()
+        scale_out()
     elif fault is FaultType.DB_POOL_EXHAUSTED:
         terminate_queries()
         for caller in hypothesis.affected[:3]:

@@ -51,5 +51,7 @@ def test_rank_maps_top_metrics_to_service_and_fault() -> None:
 
 def test_fault_of_metric_respects_the_component_kind() -> None:
     assert fault_of_metric(MetricKind.LATENCY, ServiceKind.DATABASE) is FaultType.DB_SLOW_QUERY
-    assert fault_of_metric(MetricKind.CONNECTIONS, ServiceKind.SERVICE) is FaultType.LATENCY
+    # A service's connection metrics are its own pool's (HikariCP's pending threads).
+    assert fault_of_metric(MetricKind.CONNECTIONS, ServiceKind.SERVICE) is FaultType.DB_POOL_EXHAUSTED
+    assert fault_of_metric(MetricKind.SLOW_QUERIES, ServiceKind.SERVICE) is FaultType.LATENCY
     assert fault_of_metric(MetricKind.CPU, ServiceKind.CACHE) is FaultType.CPU

@@ -118,6 +118,13 @@ def test_cache_and_pool_fixes() -> None:
     assert pool[0].command["command"] == "kubectl rollout restart deployment/checkout-v2 -n shop"
 
 
+def test_a_service_whose_own_pool_ran_dry_is_restarted_not_its_database() -> None:
+    fixes = {f.action: f for f in fix_suggestions(hypothesis("checkout", FaultType.DB_POOL_EXHAUSTED), TARGET)}
+    assert set(fixes) == {"restart_service", "scale_out"}
+    assert fixes["restart_service"].command["command"] == "kubectl rollout restart deployment/checkout-v2 -n shop"
+    assert fixes["restart_service"].risk is Risk.LOW
+
+
 def test_restarting_a_datastore_is_high_risk_and_scale_needs_replicas() -> None:
     [restart] = [
         f for f in fix_suggestions(hypothesis("orders-db", FaultType.MEMORY), TARGET) if f.action == "restart_service"

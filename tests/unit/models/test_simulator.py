@@ -35,6 +35,12 @@ def test_every_fault_has_a_root_that_can_have_it(fault: FaultType) -> None:
     assert incident.inject_time is not None and incident.inject_time < incident.alert_time
 
 
+def test_its_pool_runs_dry_at_a_database() -> None:
+    # A service may have that fault (its own pool), but this simulator models a connection limit only.
+    incidents = [simulate_incident(seed, FaultType.DB_POOL_EXHAUSTED, 15) for seed in range(8)]
+    assert {incident.topology.kind_of(incident.root_cause[0]) for incident in incidents} == {ServiceKind.DATABASE}
+
+
 def test_sizes_and_kinds() -> None:
     for seed in range(5):
         incident = simulate_incident(seed)
