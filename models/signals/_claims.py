@@ -20,10 +20,12 @@ The fault table gives the fault typer one row per (component, fault) it may choo
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind
+from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind, ServiceKind
 from models.signals._features import FAULTS, CaseSignals
 from models.signals._frame import ONSET_THRESHOLD, slog
 
@@ -76,6 +78,9 @@ SYMPTOMS = frozenset({FaultType.LATENCY, FaultType.ERRORS})
 #: decisive. A busier CPU or a larger heap beside a slow dependency is what every caller shows; on
 #: the project's queueing model such co-movement reaches z of about 10, a saturated CPU mostly 20 to 120.
 DECISIVE_Z = 20.0
+#: A service's connection metrics speak for its own pool only when they are the pool's (HikariCP's
+#: pending and active connections, a client's pool gauges): its TCP connections follow its traffic.
+_POOL_METRIC = re.compile(r"pool|hikari|pending|acquire|checkout.?wait")
 #: A database snapshot this full supports an exhausted pool.
 POOL_USAGE = 0.8
 #: A cache hit ratio below this supports a cache fault.
@@ -100,17 +105,33 @@ FAULT_FEATURES: tuple[str, ...] = (
 
 def moved_kinds(signals: CaseSignals, position: int) -> dict[MetricKind, float]:
     """The metric kinds of a component that moved at the change, with their largest |z|."""
-    found = signals.deviations
-    columns = np.flatnonzero(signals.column_service == position)
     moved: dict[MetricKind, float] = {}
-    for j in columns:
+    for j, z in _moved_columns(signals, position):
+        kind = MetricKind(signals.frame.kinds[j])
+        moved[kind] = max(moved.get(kind, 0.0), z)
+    return moved
+
+
+def _moved_columns(signals: CaseSignals, position: int) -> list[tuple[int, float]]:
+    """The metric columns of a component that moved at the change, with their |z|."""
+    found = signals.deviations
+    moved = []
+    for j in np.flatnonzero(signals.column_service == position):
         z = abs(float(found.peak[j]))
         # A metric that went silent at the change did not move: its last samples before the
         # silence say little of what broke, and the silence itself is the evidence (svc_missing).
         if z > ONSET_THRESHOLD and found.persistence[j] > 0.05 and found.missing[j] <= 0.5:
-            kind = MetricKind(signals.frame.kinds[j])
-            moved[kind] = max(moved.get(kind, 0.0), z)
+            moved.append((int(j), z))
     return moved
+
+
+def _pool_metric_moved(signals: CaseSignals, position: int) -> bool:
+    """Whether a connection metric of the component that names a pool moved at the change."""
+    frame = signals.frame
+    return any(
+        frame.kinds[j] == MetricKind.CONNECTIONS.value and _POOL_METRIC.search(frame.metrics[j].lower())
+        for j, _ in _moved_columns(signals, position)
+    )
 
 
 def support(signals: CaseSignals, position: int) -> dict[FaultType, list[str]]:
@@ -126,6 +147,9 @@ def support(signals: CaseSignals, position: int) -> dict[FaultType, list[str]]:
     for fault, kinds in _KINDS.items():
         if fault in found:
             found[fault] += [f"{kind.value} metric" for kind in kinds if kind in moved]
+    pool = FaultType.DB_POOL_EXHAUSTED
+    if signals.kinds[name] is ServiceKind.SERVICE and pool in found:
+        found[pool] = ["pool metric"] if _pool_metric_moved(signals, position) else []
     if signals.log_own is not None:
         for f, fault in enumerate(FAULTS):
             if fault in found and fault in _LOGGED and signals.log_own[position, f] > 0:

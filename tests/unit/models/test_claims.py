@@ -44,6 +44,19 @@ def test_a_connection_count_that_moved_supports_an_exhausted_pool() -> None:
     assert backed[FaultType.DB_POOL_EXHAUSTED] == ["connections metric"]
 
 
+def test_a_service_s_pool_is_supported_by_its_pool_metrics_not_by_its_tcp_connections() -> None:
+    signals = _signals(
+        {
+            "checkout_hikaricp_connections_pending": _series(1, 40),
+            "checkout_latency": _series(2, 30),
+            "web_tcp_connections_active": _series(3, 40),
+            "web_latency": _series(4, 30),
+        }
+    )
+    assert support(signals, signals.position("checkout"))[FaultType.DB_POOL_EXHAUSTED] == ["pool metric"]
+    assert support(signals, signals.position("web"))[FaultType.DB_POOL_EXHAUSTED] == []
+
+
 def test_a_deploy_supports_a_bad_deploy_and_nothing_else_does() -> None:
     columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
     assert support(_signals(columns), 0)[FaultType.BAD_DEPLOY] == []
