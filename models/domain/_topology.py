@@ -73,7 +73,7 @@ class Topology(BaseModel):
                     f"topology: expected 'services' and 'calls' (or an adjacency map of lists), found keys {keys}"
                 )
         services: list[dict[str, Any]] = []
-        listed: dict[Any, dict[str, Any]] = {}
+        listed: dict[str, dict[str, Any]] = {}
         for entry in data.get("services", data.get("nodes")) or []:
             service = {"name": entry} if isinstance(entry, str) else dict(entry)
             name = service.get("name")
