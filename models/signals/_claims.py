@@ -3,10 +3,10 @@
 A fault type is claimed only from signals that measure it. ``cpu`` needs a CPU metric of the
 component that moved (or CPU words in its own logs); ``db_pool_exhausted`` needs a connection
 count that moved (of a service: one that names its pool), a database snapshot near its limit or
-pool errors in logs; ``bad_deploy`` needs
-a deploy of the component just before the change. A component whose only moved metrics are of no
-known kind can be claimed as ``anomaly`` of that metric, and nothing more: the data cannot tell
-a slow query from a full pool when neither a connection count nor a query time is there.
+pool errors in logs; ``bad_deploy`` needs a deploy of the component just before the change. A
+component whose only moved metrics are of no known kind can be claimed as ``anomaly`` of that
+metric, and nothing more: the data cannot tell a slow query from a full pool when neither a
+connection count nor a query time is there.
 
 Latency and errors are what every fault of a component shows, and what its callers show too: they
 are *symptoms*. Where a cause of the same component is *decisive* (its CPU, memory, disk, network,
