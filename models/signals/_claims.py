@@ -106,8 +106,12 @@ FAULT_FEATURES: tuple[str, ...] = (
 
 def moved_kinds(signals: CaseSignals, position: int) -> dict[MetricKind, float]:
     """The metric kinds of a component that moved at the change, with their largest |z|."""
+    return _kinds_of(signals, _moved_columns(signals, position))
+
+
+def _kinds_of(signals: CaseSignals, columns: list[tuple[int, float]]) -> dict[MetricKind, float]:
     moved: dict[MetricKind, float] = {}
-    for j, z in _moved_columns(signals, position):
+    for j, z in columns:
         kind = MetricKind(signals.frame.kinds[j])
         moved[kind] = max(moved.get(kind, 0.0), z)
     return moved
@@ -126,12 +130,12 @@ def _moved_columns(signals: CaseSignals, position: int) -> list[tuple[int, float
     return moved
 
 
-def _pool_metric_moved(signals: CaseSignals, position: int) -> bool:
-    """Whether a connection metric of the component that names a pool moved at the change."""
+def _names_a_pool(signals: CaseSignals, columns: list[tuple[int, float]]) -> bool:
+    """Whether one of these (moved) columns is a connection metric that names a pool."""
     frame = signals.frame
     return any(
         frame.kinds[j] == MetricKind.CONNECTIONS.value and _POOL_METRIC.search(frame.metrics[j].lower())
-        for j, _ in _moved_columns(signals, position)
+        for j, _ in columns
     )
 
 
@@ -139,7 +143,8 @@ def support(signals: CaseSignals, position: int) -> dict[FaultType, list[str]]:
     """For every fault the component's kind allows, the evidence that supports it (empty: none)."""
     name = signals.services[position]
     table = signals.table
-    moved = moved_kinds(signals, position)
+    moved_columns = _moved_columns(signals, position)
+    moved = _kinds_of(signals, moved_columns)
     found: dict[FaultType, list[str]] = {fault: [] for fault in FAULTS_BY_KIND[signals.kinds[name]]}
 
     def value(feature: str) -> float:
@@ -150,7 +155,7 @@ def support(signals: CaseSignals, position: int) -> dict[FaultType, list[str]]:
             found[fault] += [f"{kind.value} metric" for kind in kinds if kind in moved]
     pool = FaultType.DB_POOL_EXHAUSTED
     if signals.kinds[name] is ServiceKind.SERVICE and pool in found:
-        found[pool] = ["pool metric"] if _pool_metric_moved(signals, position) else []
+        found[pool] = ["pool metric"] if _names_a_pool(signals, moved_columns) else []
     if signals.log_own is not None:
         for f, fault in enumerate(FAULTS):
             if fault in found and fault in _LOGGED and signals.log_own[position, f] > 0:
