@@ -87,6 +87,19 @@ class Telemetry(BaseModel):
     def metric_columns(self) -> list[str]:
         return [str(column) for column in self.metrics.columns if column != "time"]
 
+    def named_components(self) -> list[str]:
+        """The components that wrote spans or log lines, spans first, each once.
+
+        Without a topology they are the components known besides the metrics' prefixes: a
+        managed or third-party component that exports no metric still answers spans and writes
+        logs, and ``cart_service`` in the spans says where ``cart_service_cpu`` splits.
+        """
+        names: dict[str, None] = {}
+        for frame in (self.traces, self.logs):
+            if frame is not None:
+                names.update(dict.fromkeys(str(name) for name in frame["service"].drop_duplicates() if name))
+        return list(names)
+
 
 def normalize_metrics(frame: object) -> pd.DataFrame:
     """The metrics frame checked and normalised (see ``Telemetry``)."""

@@ -163,11 +163,12 @@ def incident_features(
     # One incident's matrices are small: BLAS threads would spin against each other (and against
     # every other process of a busy host) for longer than the work takes.
     with threadpool_limits(limits=1, user_api="blas"):
-        frame = metric_frame(telemetry, topology.names if topology is not None else ())
+        known = topology.names if topology is not None else telemetry.named_components()
+        frame = metric_frame(telemetry, known)
         detection, found = detect_frame(frame, alert_time, focus=_focus(frame, alert_service))
         if found is None:
             raise TelemetryError(f"metrics: {len(frame.times)} samples are too few to analyse (need at least 20)")
-        signals = case_signals(frame, found, telemetry, topology, observations, alert_service)
+        signals = case_signals(frame, found, telemetry, topology, observations, alert_service, known)
     return IncidentFeatures(detection=detection, signals=signals, components=component_table(signals))
 
 

@@ -11,6 +11,7 @@ process lists, cache stats, health checks, deploys, pods). Values are compressed
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,6 +181,7 @@ def case_signals(
     topology: Topology | None,
     observations: Observations | None,
     alert_service: str | None = None,
+    known: Sequence[str] | None = None,
 ) -> CaseSignals:
     """Read the incident once: per-column and per-component arrays, logs, traces, graph.
 
@@ -190,11 +192,14 @@ def case_signals(
         topology: the call graph, when known (else it is read from the traces when there are any).
         observations: what executors found.
         alert_service: the component that paged (the alert's ``service`` label), when known.
+        known: the components known besides the metrics' (``None``: the topology's, else the
+            components of the spans and logs). Each is a candidate, with or without metrics.
     """
+    if known is None:
+        known = topology.names if topology is not None else telemetry.named_components()
     services = list(frame.services)
-    if topology is not None:
-        present = set(services)
-        services += [name for name in topology.names if name not in present]
+    present = set(services)
+    services += [name for name in known if name not in present]
     kind_position = {kind.value: k for k, kind in enumerate(METRIC_KINDS)}
     column_kind = np.array([kind_position.get(kind, -1) for kind in frame.kinds], dtype=int)
     kinds: dict[str, ServiceKind] = {}

@@ -91,6 +91,52 @@ def test_when_nothing_moved_no_component_is_favoured_for_being_listed_first(smal
     assert len({hypothesis.confidence for hypothesis in analysis.hypotheses}) == 1
 
 
+def _traced_call(times: np.ndarray, callee: str, failing_from: float) -> pd.DataFrame:
+    """One ``frontend`` span per second calling ``callee``, whose spans fail from ``failing_from``."""
+    rows = []
+    for i, at in enumerate(times):
+        rows.append((f"t{i}", f"f{i}", "", "frontend", at, 40.0, "ok"))
+        rows.append((f"t{i}", f"c{i}", f"f{i}", callee, at, 30.0, "error" if at >= failing_from else "ok"))
+    return pd.DataFrame(rows, columns=["trace_id", "span_id", "parent", "service", "time", "duration", "status"])
+
+
+def test_without_a_topology_a_component_known_from_its_spans_and_logs_is_a_candidate(
+    small_model: DiagnosisModel,
+) -> None:
+    # A managed payment gateway exports no metrics; its spans and a billing job's logs are all there is.
+    rng = np.random.default_rng(8)
+    times = 1_767_225_600 + np.arange(300.0)
+    latency = 0.2 + rng.normal(0, 0.01, 300)
+    latency[200:] += 0.5
+    frame = pd.DataFrame({"time": times, "frontend_latency": latency, "frontend_cpu": 0.3 + rng.normal(0, 0.01, 300)})
+    logs = pd.DataFrame({"time": times[[10, 250]], "service": "billing-job", "level": "ERROR", "message": "retrying"})
+    telemetry = Telemetry(metrics=frame, traces=_traced_call(times, "payment-gateway", times[200]), logs=logs)
+    analysis = analyze(telemetry, alert_time=times[210], model=small_model)
+    assert analysis.candidates is not None
+    assert analysis.candidates.components == ["frontend", "payment-gateway", "billing-job"]
+    assert analysis.graph_source == "traces"
+    # A topology, when given, is the list of components: the spans no longer add to it.
+    topology = Topology.from_dict({"calls": [["frontend", "payment-gateway"]]})
+    with_topology = analyze(telemetry, topology, alert_time=times[210], model=small_model)
+    assert with_topology.candidates is not None
+    assert with_topology.candidates.components == ["frontend", "payment-gateway"]
+
+
+def test_the_names_in_the_spans_say_where_an_underscore_name_ends(small_model: DiagnosisModel) -> None:
+    rng = np.random.default_rng(9)
+    times = 1_767_225_600 + np.arange(300.0)
+    cpu = 0.3 + rng.normal(0, 0.01, 300)
+    cpu[200:] += 0.5
+    frame = pd.DataFrame(
+        {"time": times, "cart_service_cpu": cpu, "cart_service_latency": 0.2 + rng.normal(0, 0.01, 300)}
+    )
+    traces = _traced_call(times, "cart_service", times[299])
+    analysis = analyze(Telemetry(metrics=frame, traces=traces), alert_time=times[210], model=small_model)
+    assert analysis.candidates is not None and "cart_service" in analysis.candidates.components
+    assert "cart" not in analysis.candidates.components
+    assert analysis.hypotheses[0].component == "cart_service"
+
+
 def test_a_step_from_flat_metrics_is_ranked(small_model: DiagnosisModel) -> None:
     # Every column constant before the change: the normal period has no variance to invert.
     times = 1_767_225_600 + np.arange(200.0)
