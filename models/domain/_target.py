@@ -29,6 +29,8 @@ class ServiceTarget(BaseModel):
     #: Host name for ``ping``; the component's name when unknown.
     host: str | None = None
     replicas: int | None = Field(default=None, ge=0)
+    #: The components it calls (the topology's edges), to find the databases behind its own pool.
+    calls: tuple[str, ...] = ()
 
 
 class TargetContext(BaseModel):
@@ -76,6 +78,15 @@ class TargetContext(BaseModel):
         target = self.services.get(service)
         return target.replicas if target else None
 
+    def databases_called_by(self, service: str) -> list[str]:
+        """The components ``service`` calls that are databases (by kind or by engine), in call order."""
+        target = self.services.get(service)
+        return [
+            callee
+            for callee in (target.calls if target else ())
+            if self.kind_of(callee) is ServiceKind.DATABASE or self.engine_of(callee) is not None
+        ]
+
     @classmethod
     def from_topology(
         cls, topology: Topology, *, namespace: str = DEFAULT_NAMESPACE, agent_id: str | None = None
@@ -91,6 +102,7 @@ class TargetContext(BaseModel):
                 engine=node.engine,
                 host=node.host,
                 replicas=node.replicas,
+                calls=tuple(topology.callees(node.name)),
             )
             for node in topology.services
         }

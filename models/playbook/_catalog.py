@@ -135,6 +135,17 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _own_pool(hypothesis: Hypothesis, target: TargetContext) -> bool:
+    """Whether ``hypothesis`` is a service whose own pool of database connections ran dry (it
+    leaked them, or has too few), rather than a database out of connections."""
+    c = hypothesis.component
+    return (
+        hypothesis.fault is FaultType.DB_POOL_EXHAUSTED
+        and (target.kind_of(c) or guess_service_kind(c, set())) is ServiceKind.SERVICE
+        and target.engine_of(c) is None
+    )
+
+
 def _engines(component: str, target: TargetContext) -> list[str]:
     engine = target.engine_of(component)
     return [engine] if engine else ["postgres", "mysql"]
@@ -200,11 +211,16 @@ def verification_tasks(hypothesis: Hypothesis, target: TargetContext | None = No
         for engine in _engines(c, target):
             tasks.append(_sql(engine, PG_ACTIVITY if engine == "postgres" else MYSQL_SLOW, conn, target))
     elif fault is FaultType.DB_POOL_EXHAUSTED:
-        for engine in _engines(c, target):
-            if engine == "postgres":
-                tasks += [_sql(engine, PG_CONNECTIONS, conn, target), _sql(engine, PG_ACTIVITY, conn, target)]
-            else:
-                tasks.append(_sql(engine, MYSQL_POOL, conn, target))
+        # A service's own pool holds its sessions on the databases it calls (the default connection
+        # when nobody said which those are).
+        holders = (target.databases_called_by(c) or [c]) if _own_pool(hypothesis, target) else [c]
+        for database in holders:
+            held_on = target.connection_of(database)
+            for engine in _engines(database, target):
+                if engine == "postgres":
+                    tasks += [_sql(engine, PG_CONNECTIONS, held_on, target), _sql(engine, PG_ACTIVITY, held_on, target)]
+                else:
+                    tasks.append(_sql(engine, MYSQL_POOL, held_on, target))
     elif fault is FaultType.DEPENDENCY_DOWN:
         kind = target.kind_of(c)
         url = target.health_url_of(c)
@@ -310,12 +326,7 @@ def fix_suggestions(
     ns = target.namespace_of(c)
     deploy = target.deployment_of(c)
     conn = target.connection_of(c)
-    # A service whose own pool of database connections ran dry (it leaked them, or has too few).
-    own_pool = (
-        fault is FaultType.DB_POOL_EXHAUSTED
-        and (target.kind_of(c) or guess_service_kind(c, set())) is ServiceKind.SERVICE
-        and target.engine_of(c) is None
-    )
+    own_pool = _own_pool(hypothesis, target)
     datastore = not own_pool and (
         target.kind_of(c) in (ServiceKind.DATABASE, ServiceKind.CACHE)
         or fault in (FaultType.DB_SLOW_QUERY, FaultType.DB_POOL_EXHAUSTED, FaultType.CACHE)

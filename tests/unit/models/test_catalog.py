@@ -6,6 +6,8 @@ from models import (
     FixHistory,
     Hypothesis,
     Risk,
+    TargetContext,
+    Topology,
     fix_suggestions,
     success_rate,
     verification_tasks,
@@ -123,6 +125,34 @@ def test_a_service_whose_own_pool_ran_dry_is_restarted_not_its_database() -> Non
     assert set(fixes) == {"restart_service", "scale_out"}
     assert fixes["restart_service"].command["command"] == "kubectl rollout restart deployment/checkout-v2 -n shop"
     assert fixes["restart_service"].risk is Risk.LOW
+
+
+def test_a_services_own_pool_is_checked_on_the_databases_it_calls() -> None:
+    topology = Topology.from_dict(
+        {
+            "services": [
+                "checkout",
+                {"name": "orders-db", "kind": "database", "engine": "postgres", "connection": "orders"},
+                {"name": "items-db", "kind": "database", "engine": "mysql", "connection": "items"},
+                {"name": "session-cache", "kind": "cache", "connection": "sessions"},
+            ],
+            "calls": [["checkout", "orders-db"], ["checkout", "session-cache"], ["checkout", "items-db"]],
+        }
+    )
+    tasks = verification_tasks(
+        hypothesis("checkout", FaultType.DB_POOL_EXHAUSTED), TargetContext.from_topology(topology)
+    )
+    assert [(task["type"], task["params"]["connection"]) for task in tasks] == [
+        ("postgres", "orders"),
+        ("postgres", "orders"),
+        ("mysql", "items"),
+    ]
+    # Nobody said which databases it calls: the default connection, either engine.
+    unknown = verification_tasks(hypothesis("checkout", FaultType.DB_POOL_EXHAUSTED), TARGET)
+    assert {(task["type"], task["params"]["connection"]) for task in unknown} == {
+        ("postgres", "default"),
+        ("mysql", "default"),
+    }
 
 
 def test_restarting_a_datastore_is_high_risk_and_scale_needs_replicas() -> None:
