@@ -139,11 +139,17 @@ def _names_a_pool(signals: CaseSignals, columns: list[tuple[int, float]]) -> boo
     )
 
 
-def support(signals: CaseSignals, position: int) -> dict[FaultType, list[str]]:
-    """For every fault the component's kind allows, the evidence that supports it (empty: none)."""
+def support(
+    signals: CaseSignals, position: int, moved_columns: list[tuple[int, float]] | None = None
+) -> dict[FaultType, list[str]]:
+    """For every fault the component's kind allows, the evidence that supports it (empty: none).
+
+    ``moved_columns``: the component's ``_moved_columns``, when the caller has them already.
+    """
     name = signals.services[position]
     table = signals.table
-    moved_columns = _moved_columns(signals, position)
+    if moved_columns is None:
+        moved_columns = _moved_columns(signals, position)
     moved = _kinds_of(signals, moved_columns)
     found: dict[FaultType, list[str]] = {fault: [] for fault in FAULTS_BY_KIND[signals.kinds[name]]}
 
@@ -241,8 +247,9 @@ def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
     rows = []
     for name in services:
         i = signals.position(name)
-        backed = support(signals, i)
-        moved = moved_kinds(signals, i)
+        moved_columns = _moved_columns(signals, i)
+        backed = support(signals, i, moved_columns)
+        moved = _kinds_of(signals, moved_columns)
         strongest = max(moved, key=moved.__getitem__) if moved else None
         total = sum(moved.values()) or 1.0
         # The fault typer scores rows one at a time: how far each row's own signature stays
