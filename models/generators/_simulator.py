@@ -50,6 +50,13 @@ SPEC_SCENARIOS: dict[int, FaultType] = {
     3: FaultType.DB_POOL_EXHAUSTED,
 }
 
+#: The faults each kind of component can have here: ``FAULTS_BY_KIND``, except that this simulator's
+#: pool exhaustion is a database's connection limit (a service's own pool is not simulated).
+_INJECTABLE: dict[ServiceKind, tuple[FaultType, ...]] = {
+    kind: tuple(f for f in faults if not (f is FaultType.DB_POOL_EXHAUSTED and kind is ServiceKind.SERVICE))
+    for kind, faults in FAULTS_BY_KIND.items()
+}
+
 _AR_GRID = np.linspace(0.3, 0.9, 7)
 _EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -218,7 +225,7 @@ class _Simulation(_Recordings):
         if self.healthy:
             self.fault, self.root = None, None
             return
-        possible = {f for i in range(self.n) for f in FAULTS_BY_KIND[self.kinds[i]]}
+        possible = {f for i in range(self.n) for f in _INJECTABLE[self.kinds[i]]}
         fault = self.requested_fault
         if fault is None:
             weights = self.config.weights()
@@ -227,13 +234,7 @@ class _Simulation(_Recordings):
             )
             probabilities = np.array([max(weights[f], 1e-9) for f in faults])
             fault = faults[int(rng.choice(len(faults), p=probabilities / probabilities.sum()))]
-        # Its pool exhaustion is a database's connection limit: a service's own pool is not simulated here.
-        candidates = [
-            i
-            for i in range(self.n)
-            if fault in FAULTS_BY_KIND[self.kinds[i]]
-            and (fault is not FaultType.DB_POOL_EXHAUSTED or self.kinds[i] is ServiceKind.DATABASE)
-        ]
+        candidates = [i for i in range(self.n) if fault in _INJECTABLE[self.kinds[i]]]
         if not candidates:
             raise ValueError(f"no component of this topology can have the fault {fault}")
         if fault in (FaultType.DB_POOL_EXHAUSTED, FaultType.DB_SLOW_QUERY, FaultType.CACHE):
