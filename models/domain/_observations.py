@@ -143,6 +143,17 @@ class DeployEvent(BaseModel):
     service: str
     time: float
     revision: str | None = None
+    #: Read from the component's own start-up lines (a rollout or a restart), not reported by the platform.
+    from_logs: bool = False
+
+    def late_tolerance(self, step: float) -> float:
+        """How long after a change point this event may be stamped and still count as before it.
+
+        The platform's rollout history is stamped by another clock, and its events lag (60 s); a
+        process stamps its own start-up line, so only the metrics' sampling blurs it (one step). A
+        crash shows its restart a few seconds *after* the change, which must not read as a cause.
+        """
+        return step if self.from_logs else 60.0
 
 
 class PodStatus(BaseModel):

@@ -271,19 +271,22 @@ def _observation_evidence(signals: CaseSignals, service: str, fault: FaultType) 
             )
         )
     cp = signals.change_point
+    step = signals.frame.step
     for event in obs.deploys:
-        if event.service != service or not (-60 <= cp - event.time <= 3600):
+        if event.service != service or not (-event.late_tolerance(step) <= cp - event.time <= 3600):
             continue
         lead = cp - event.time
         revision = f" revision {event.revision}" if event.revision else ""
+        what = (
+            f"{service} started{revision} (a start-up line in its logs)"
+            if event.from_logs
+            else f"{service} deployed{revision}"
+        )
         evidence.append(
             Evidence(
                 kind="deploy",
                 source=service,
-                summary=(
-                    f"{service} deployed{revision} {abs(lead):.0f} s "
-                    f"{'before' if lead >= 0 else 'after'} the change point"
-                ),
+                summary=f"{what} {abs(lead):.0f} s {'before' if lead >= 0 else 'after'} the change point",
                 score=float(np.exp(-max(lead, 0.0) / 300.0)),
                 details=event.model_dump(mode="json"),
             )

@@ -8,6 +8,7 @@ from models import DeployEvent, FaultType, Observations, Telemetry
 from models.ranking._analysis import type_faults
 from models.signals import deviations, metric_frame
 from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, support
+from models.signals._evidence import gather_evidence
 from models.signals._features import case_signals
 
 T0 = 1_700_000_000.0
@@ -63,6 +64,44 @@ def test_a_deploy_supports_a_bad_deploy_and_nothing_else_does() -> None:
     deployed = Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")])
     signals = _signals(columns, deployed)
     assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
+
+
+def _with_logs(columns: dict[str, np.ndarray], logs: pd.DataFrame):
+    frame = pd.DataFrame({"time": T0 + np.arange(500), **columns})
+    telemetry = Telemetry(metrics=frame, logs=logs)
+    metrics = metric_frame(telemetry)
+    return case_signals(metrics, deviations(metrics, T0 + 400), telemetry, None, None)
+
+
+def _lines(service: str, seconds: list[float], message: str, level: str = "INFO") -> pd.DataFrame:
+    return pd.DataFrame({"time": [T0 + s for s in seconds], "service": service, "level": level, "message": message})
+
+
+def test_start_up_lines_just_before_the_change_are_a_rollout() -> None:
+    # Four replicas of cart start one after the other (version 2.4.1), then its errors rise; the
+    # platform's rollout history is not at hand, the logs are.
+    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2), "web_latency": _series(3)}
+    started = "[main] c.s.Application - Started CartApplication in 14.2 seconds (version 2.4.1)"
+    signals = _with_logs(columns, _lines("cart", [385, 410, 440, 470], started))
+    assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
+    assert support(signals, signals.position("web"))[FaultType.BAD_DEPLOY] == []
+    [deploy] = signals.observations.deploys
+    assert (deploy.service, deploy.time, deploy.revision, deploy.from_logs) == ("cart", T0 + 385, "2.4.1", True)
+    [evidence] = [e for e in gather_evidence(signals, "cart", FaultType.BAD_DEPLOY) if e.kind == "deploy"]
+    assert evidence.summary.startswith("cart started revision 2.4.1 (a start-up line in its logs) 15 s before")
+
+
+def test_a_restart_after_the_change_is_not_its_cause() -> None:
+    # It failed, then came back: the start-up line follows the change by more than one sample.
+    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
+    crashed = pd.concat(
+        [_lines("cart", [401], "panic: runtime error", "ERROR"), _lines("cart", [404], "Server listening on port 8080")]
+    )
+    signals = _with_logs(columns, crashed)
+    assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == []
+    # Routine chatter that merely mentions starting is no start-up line.
+    chatter = _lines("cart", [380], "started processing batch 42; listening for more")
+    assert _with_logs(columns, chatter).observations.deploys == []
 
 
 def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
