@@ -30,17 +30,34 @@ def _db_state_task(service: str, engine: str, connection: str) -> PlannedTask:
     )
 
 
+#: Words of the start-up lines a process writes at any level (``models.signals.STARTUP_LINE``, which
+#: the analysis applies): asked for beside the errors, since a rollout shows in them.
+STARTUP_WORDS = (
+    "started",
+    "listening",
+    "booting worker",
+    "startup complete",
+    "ready to accept",
+    "ready for connections",
+)
+
+
 def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> PlannedTask:
     if source.type == "elasticsearch":
         start, end = window.iso()
+        wanted: list[dict[str, Any]] = [
+            {"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}},
+            *({"match_phrase": {"message": words}} for words in STARTUP_WORDS),
+        ]
         query: dict[str, Any] = {
             "bool": {
                 "must": [{"range": {source.time_field: {"gte": start, "lte": end}}}],
-                "filter": [{"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}}],
+                "should": wanted,
+                "minimum_should_match": 1,
             }
         }
         return _search_task(
-            "error logs",
+            "error and start-up logs",
             "logs",
             source.connection,
             source.index,
@@ -50,13 +67,14 @@ def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> P
         )
     dialect: SqlDialect = source.type
     levels = ", ".join(_literal(level) for level in source.levels)
+    startup = " OR ".join(f"lower(message) LIKE {_literal(f'%{words}%')}" for words in STARTUP_WORDS)
     sql = (
         f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id "
         f"FROM {_identifier(source.table)} "
         f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
-        f"AND upper(level) IN ({levels}) ORDER BY time LIMIT {source.max_lines}"
+        f"AND (upper(level) IN ({levels}) OR {startup}) ORDER BY time LIMIT {source.max_lines}"
     )
-    return _sql_task("error logs", "logs", dialect, sql, source.connection)
+    return _sql_task("error and start-up logs", "logs", dialect, sql, source.connection)
 
 
 def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:

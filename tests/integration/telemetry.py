@@ -84,6 +84,8 @@ def make_incident(now: float | None = None) -> Incident:
         (end - 120, "checkout", "ERROR", "timeout waiting for orders-db", "trace-b2"),
         (end - 90, "checkout", "WARN", "retrying order 77", "trace-c3"),
         (end - 60, "checkout", "INFO", "health check ok", "trace-d4"),  # not a level the planner asks for
+        # ...but a process starting is asked for at any level: a rollout shows in it.
+        (end - 170, "checkout", "INFO", "Started CheckoutApplication in 4.1 seconds (version 2.7.0)", ""),
         (end - 30, "orders-db", "ERROR", "remaining connection slots are reserved", ""),
         (end - HISTORY - 300, "checkout", "ERROR", "an older incident", "trace-old"),  # before the window
     ]

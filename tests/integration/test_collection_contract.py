@@ -156,7 +156,7 @@ def test_logs_spans_and_the_cross_source_chain_come_back_from_a_source(sources: 
 
     assert evidence.failures == [] and evidence.logs is not None and evidence.traces is not None
     logs = evidence.logs.sort_values("time")
-    wanted = [line for line in incident.in_window_logs() if line[2] in ("ERROR", "WARN")]
+    wanted = sorted(line for line in incident.in_window_logs() if line[2] in ("ERROR", "WARN") or "Started" in line[3])
     assert logs["level"].tolist() == [line[2] for line in wanted]
     assert logs["time"].tolist() == pytest.approx([line[0] for line in wanted], abs=0.002)
     assert logs["message"].tolist() == [line[3] for line in wanted]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from models import Telemetry, Topology, detect
+from models.playbook._collection_tasks import STARTUP_WORDS
 from models.playbook.collection import (
     METRICS_HISTORY,
     LogsSource,
@@ -26,6 +27,7 @@ from models.playbook.collection import (
     plan_metrics,
 )
 from models.signals._detection import LATE_ALERT_LOOKBACK
+from models.signals._features import STARTUP_LINE
 
 WINDOW = Window(1_000.0, 1_600.0)
 TOPOLOGY = Topology.from_dict(
@@ -149,7 +151,7 @@ def test_evidence_plan_follows_the_involved_services_down_their_calls() -> None:
     plan = plan_evidence(sources, TOPOLOGY, ["checkout"], WINDOW)
     labels = [item.label for item in plan]
 
-    assert labels[:2] == ["error logs", "error spans"]
+    assert labels[:2] == ["error and start-up logs", "error spans"]
     assert "sessions of orders-db" in labels and "sessions of ledger-db" not in labels  # reports is not involved
     assert {"INFO stats of sessions", "INFO memory of sessions"} <= set(labels)
     assert "health of checkout" in labels and "health of frontend" not in labels  # callers are not below it
@@ -256,3 +258,22 @@ def test_a_failed_source_line_carries_the_executors_reason_on_one_line() -> None
     assert line.startswith("metric cpu of checkout: failed (invalid_task: 1 validation error for PrometheusParams ")
     assert "\n" not in line and "metric Extra inputs are not permitted" in line
     assert len(line) < 500 and line.endswith("…)")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[main] c.s.Application - Started OrdersApplication in 14.2 seconds (process running for 15.1)",
+        'msg="server listening" addr=":8080"',
+        "Server listening on port 8080",
+        "[INFO] Booting worker with pid: 8",
+        "INFO:     Application startup complete.",
+        "LOG:  database system is ready to accept connections",
+        "* Ready to accept connections tcp",
+        "/usr/sbin/mariadbd: ready for connections.",
+    ],
+)
+def test_the_logs_planned_hold_every_start_up_line_the_analysis_reads(line: str) -> None:
+    # The SQL and search filters are words; the analysis narrows them down with STARTUP_LINE.
+    assert STARTUP_LINE.search(line)
+    assert any(words in line.lower() for words in STARTUP_WORDS)
