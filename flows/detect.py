@@ -15,8 +15,8 @@ from models.playbook.collection import failure_line, metrics_from_results, plan_
 
 
 @task(name="detect-anomaly", cache_policy=NO_CACHE, persist_result=False)
-def detect_anomaly(metrics: pd.DataFrame, alert_time: float) -> Detection:
-    return detect(Telemetry(metrics=metrics), alert_time=alert_time)
+def detect_anomaly(metrics: pd.DataFrame, alert_time: float, services: list[str]) -> Detection:
+    return detect(Telemetry(metrics=metrics), alert_time=alert_time, services=services)
 
 
 def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | None, pd.DataFrame]:
@@ -41,7 +41,7 @@ def detect_step(ctx: IncidentContext, report: CycleReport) -> tuple[Detection | 
         # Checked here first: a frame with nothing in it is an outcome of the step, not a task run
         # that fails with a traceback in the log.
         Telemetry(metrics=metrics)
-        detection = detect_anomaly(metrics, ctx.alert_time)
+        detection = detect_anomaly(metrics, ctx.alert_time, ctx.services())
     except TelemetryError as exc:
         report.end(step, f"detection impossible: {exc}")
         return None, metrics

@@ -88,15 +88,16 @@ def analyze(
     top: Annotated[int, typer.Option("--top", min=1, max=50, help="How many hypotheses to show.")] = 5,
 ) -> None:
     """Rank the likely root causes of an incident from its telemetry."""
-    from models import ModelsError, ModelStore, active_model, metric_services
+    from models import ModelsError, ModelStore, active_model, known_components, metric_services
     from models import analyze as run_analysis
     from models.store import load_telemetry, read_topology
 
     try:
         data = load_telemetry(telemetry, logs, traces)
         graph = read_topology(topology) if topology is not None else None
-        known = graph.names if graph is not None else []
-        services = set(metric_services(data, known))
+        known = known_components(data, graph.names if graph is not None else None)
+        # The component that paged says where its own columns split (``cart_service_cpu``).
+        services = set(metric_services(data, [*known, alert_service] if alert_service else known))
         if graph is not None and not services & set(known):
             _fail(f"--topology names none of the metrics' services ({_names(services)}), only {_names(known)}")
         if alert_service is not None and alert_service not in services | set(known):

@@ -60,6 +60,7 @@ _PUBLIC: dict[str, str] = {
     "leave_one_generator_out": "models.learning",
     "load_telemetry": "models.store",
     "MetricKind": "models.domain",
+    "known_components": "models.domain",
     "metric_services": "models.domain",
     "ModelMetadata": "models.store",
     "ModelsError": "models.domain",
@@ -174,6 +175,7 @@ __all__ = [
     "generate",
     "health_check_from_result",
     "interpret_verification",
+    "known_components",
     "leave_one_generator_out",
     "load_telemetry",
     "metric_services",
@@ -232,6 +234,7 @@ if TYPE_CHECKING:
         cache_stats_from_info,
         db_snapshot_from_result,
         health_check_from_result,
+        known_components,
         metric_services,
         split_metric_column,
     )

@@ -24,7 +24,7 @@ from models.domain._observations import (
     health_check_from_result,
 )
 from models.domain._target import ServiceTarget, TargetContext
-from models.domain._telemetry import Telemetry, metric_services, split_metric_column
+from models.domain._telemetry import Telemetry, known_components, metric_services, split_metric_column
 from models.domain._topology import ServiceNode, Topology
 from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind, Risk, ServiceKind, metric_kind
 
@@ -59,6 +59,7 @@ __all__ = [
     "cache_stats_from_info",
     "db_snapshot_from_result",
     "health_check_from_result",
+    "known_components",
     "metric_kind",
     "metric_services",
     "split_metric_column",

@@ -8,7 +8,7 @@ optionally ``time`` (span start, epoch seconds).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -192,6 +192,18 @@ def metric_services(telemetry: Telemetry, services: Iterable[str] = ()) -> list[
     for column in telemetry.metric_columns():
         seen.setdefault(split(column)[0], None)
     return list(seen)
+
+
+def known_components(
+    telemetry: Telemetry, topology_names: Sequence[str] | None = None, alert_service: str | None = None
+) -> list[str]:
+    """The components known besides the metrics' prefixes: the topology's when there is one (it
+    is the list of components), else those of the spans and logs and the one that paged. Each is a
+    candidate, and each name says where a metric column of it splits (``cart_service_cpu``)."""
+    if topology_names is not None:
+        return list(topology_names)
+    names = telemetry.named_components()
+    return [*names, alert_service] if alert_service and alert_service not in names else names
 
 
 def kinds_of(columns: pd.DataFrame, service: str) -> set[MetricKind]:

@@ -23,7 +23,7 @@ from models.domain._errors import ModelsError, TelemetryError
 from models.domain._hypothesis import Hypothesis
 from models.domain._observations import Observations
 from models.domain._target import TargetContext
-from models.domain._telemetry import Telemetry
+from models.domain._telemetry import Telemetry, known_components
 from models.domain._topology import Topology
 from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind, ServiceKind
 from models.playbook._catalog import FixHistory, fix_suggestions, verification_tasks
@@ -163,7 +163,7 @@ def incident_features(
     # One incident's matrices are small: BLAS threads would spin against each other (and against
     # every other process of a busy host) for longer than the work takes.
     with threadpool_limits(limits=1, user_api="blas"):
-        known = topology.names if topology is not None else telemetry.named_components()
+        known = known_components(telemetry, topology.names if topology is not None else None, alert_service)
         frame = metric_frame(telemetry, known)
         detection, found = detect_frame(frame, alert_time, focus=_focus(frame, alert_service))
         if found is None:

@@ -10,6 +10,8 @@ that moved most (callers follow their dependency with a delay, the first mover s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,17 +63,19 @@ class Detection(BaseModel):
     anomalous_metrics: list[str] = Field(default_factory=list)
 
 
-def detect(telemetry: Telemetry, alert_time: float | None = None) -> Detection:
+def detect(telemetry: Telemetry, alert_time: float | None = None, services: Iterable[str] = ()) -> Detection:
     """Decide whether ``telemetry`` holds an anomaly and when it started.
 
     Args:
         telemetry: metrics (logs and traces are not needed).
         alert_time: when the alert fired (epoch seconds); the change is searched before it.
+        services: the components the metrics are of, when known: their names say where a column
+            splits (``payment_api_latency``), so that ``involved_services`` names them right.
 
     Returns:
         The detection; ``change_point`` is the estimated start of the anomaly.
     """
-    return detect_frame(metric_frame(telemetry), alert_time)[0]
+    return detect_frame(metric_frame(telemetry, services), alert_time)[0]
 
 
 def detect_frame(

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.domain._observations import DeployEvent, Observations
-from models.domain._telemetry import Telemetry
+from models.domain._telemetry import Telemetry, known_components
 from models.domain._topology import Topology, transitive_closure
 from models.domain._types import FaultType, MetricKind, ServiceKind, guess_service_kind
 from models.signals._frame import ONSET_THRESHOLD, Deviations, MetricFrame, slog
@@ -205,11 +205,11 @@ def case_signals(
         topology: the call graph, when known (else it is read from the traces when there are any).
         observations: what executors found.
         alert_service: the component that paged (the alert's ``service`` label), when known.
-        known: the components known besides the metrics' (``None``: the topology's, else the
-            components of the spans and logs). Each is a candidate, with or without metrics.
+        known: the components known besides the metrics' (``None``: ``known_components``). Each
+            is a candidate, with or without metrics.
     """
     if known is None:
-        known = topology.names if topology is not None else telemetry.named_components()
+        known = known_components(telemetry, topology.names if topology is not None else None, alert_service)
     services = list(frame.services)
     present = set(services)
     services += [name for name in known if name not in present]

@@ -120,6 +120,24 @@ def test_a_topology_or_alert_service_that_names_nothing_in_the_metrics_is_an_err
     assert result.stderr.startswith("error: --alert-service 'nobody' is none of the metrics' services (")
 
 
+def test_the_service_that_paged_says_where_its_underscore_name_ends(
+    app: typer.Typer, tmp_path: Path, model_dir: Path
+) -> None:
+    times = 1_767_225_600 + np.arange(300.0)
+    latency = 0.2 + np.random.default_rng(4).normal(0, 0.01, 300)
+    latency[200:] += 0.5
+    frame = pd.DataFrame({"time": times, "payment_api_latency": latency, "payment_api_cpu": 0.3, "web_cpu": 0.2})
+    path = tmp_path / "metrics.csv"
+    frame.to_csv(path, index=False)
+    base = ["analyze", "--telemetry", str(path), "--model-dir", str(model_dir), "--alert-time", str(times[210])]
+    result = CliRunner().invoke(app, [*base, "--alert-service", "payment_api", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["hypotheses"][0]["component"] == "payment_api"
+    # A name that ends inside a word of the columns is still nobody.
+    result = CliRunner().invoke(app, [*base, "--alert-service", "payment_ap"])
+    assert result.exit_code == 2 and "--alert-service 'payment_ap' is none" in result.stderr
+
+
 def test_bad_telemetry_content_is_one_line(app: typer.Typer, tmp_path: Path, model_dir: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("when,cart_cpu\n1,2\n")

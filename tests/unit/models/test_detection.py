@@ -26,6 +26,13 @@ def test_step_change_is_found_where_it_happened() -> None:
     assert detection.anomalous_metrics[0] == "a_latency-50"
 
 
+def test_the_services_named_say_where_underscore_names_end() -> None:
+    frame = step_metrics().rename(columns=lambda column: column.replace("a_", "payment_api_", 1))
+    assert detect(Telemetry(metrics=frame)).involved_services[0] == "payment"
+    named = detect(Telemetry(metrics=frame), services=["payment_api", "b"])
+    assert named.involved_services[:2] == ["payment_api", "b"]
+
+
 def test_flat_noise_is_not_an_anomaly() -> None:
     detection = detect(Telemetry(metrics=step_metrics(shift=0.0)))
     assert not detection.is_anomaly
