@@ -150,8 +150,8 @@ class DeployEvent(BaseModel):
         """How long after a change point this event may be stamped and still count as before it.
 
         The platform's rollout history is stamped by another clock, and its events lag (60 s); a
-        process stamps its own start-up line, so only the metrics' sampling blurs it (one step). A
-        crash shows its restart a few seconds *after* the change, which must not read as a cause.
+        process stamps its own start-up line, so only the metrics' sampling blurs it (one step), and
+        a restart more than a sample after the change (a crash, an OOM kill) is not read as its cause.
         """
         return step if self.from_logs else 60.0
 

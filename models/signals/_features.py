@@ -254,7 +254,7 @@ def deploys_in_logs(logs: pd.DataFrame) -> list[DeployEvent]:
     """
     codes, messages = pd.factorize(logs["message"])
     startup = np.array([bool(STARTUP_LINE.search(str(text))) for text in messages], dtype=bool)
-    if not len(codes) or not startup.any():
+    if not startup.any():
         return []
     revisions = pd.Series(
         [match.group(1) if (match := _REVISION.search(str(text))) else None for text in messages], dtype=object
