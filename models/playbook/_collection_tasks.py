@@ -30,34 +30,17 @@ def _db_state_task(service: str, engine: str, connection: str) -> PlannedTask:
     )
 
 
-#: Words of the start-up lines a process writes at any level (``models.signals.STARTUP_LINE``, which
-#: the analysis applies): asked for beside the errors, since a rollout shows in them.
-STARTUP_WORDS = (
-    "started",
-    "listening",
-    "booting worker",
-    "startup complete",
-    "ready to accept",
-    "ready for connections",
-)
-
-
 def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> PlannedTask:
     if source.type == "elasticsearch":
         start, end = window.iso()
-        wanted: list[dict[str, Any]] = [
-            {"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}},
-            *({"match_phrase": {"message": words}} for words in STARTUP_WORDS),
-        ]
         query: dict[str, Any] = {
             "bool": {
                 "must": [{"range": {source.time_field: {"gte": start, "lte": end}}}],
-                "should": wanted,
-                "minimum_should_match": 1,
+                "filter": [{"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}}],
             }
         }
         return _search_task(
-            "error and start-up logs",
+            "error logs",
             "logs",
             source.connection,
             source.index,
@@ -67,14 +50,81 @@ def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> P
         )
     dialect: SqlDialect = source.type
     levels = ", ".join(_literal(level) for level in source.levels)
-    startup = " OR ".join(f"lower(message) LIKE {_literal(f'%{words}%')}" for words in STARTUP_WORDS)
     sql = (
         f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id "
         f"FROM {_identifier(source.table)} "
         f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
-        f"AND (upper(level) IN ({levels}) OR {startup}) ORDER BY time LIMIT {source.max_lines}"
+        f"AND upper(level) IN ({levels}) ORDER BY time LIMIT {source.max_lines}"
     )
-    return _sql_task("error and start-up logs", "logs", dialect, sql, source.connection)
+    return _sql_task("error logs", "logs", dialect, sql, source.connection)
+
+
+#: How a process's start-up line reads (``models.signals.STARTUP_LINE`` is the exact rule the
+#: analysis applies to what comes back): SQL ``LIKE`` patterns on the lower-cased message, and
+#: phrases for a search engine, whose tokens cannot end a word with a wildcard (Spring Boot's
+#: "Started OrdersApplication in 4.1 seconds (process running for 4.6)" is found by its tail).
+STARTUP_LIKE = (
+    "%started %application%",
+    "%started %server%",
+    "%started %service%",
+    "%server started%",
+    "%application started%",
+    "%server listening%",
+    "%listening on%",
+    "%booting worker%",
+    "%startup complete%",
+    "%ready to accept connections%",
+    "%ready for connections%",
+)
+STARTUP_PHRASES = (
+    "started application",
+    "started server",
+    "started service",
+    "server started",
+    "application started",
+    "server listening",
+    "listening on",
+    "booting worker",
+    "startup complete",
+    "ready to accept connections",
+    "ready for connections",
+    "seconds process running for",
+    "seconds jvm running for",
+)
+#: A task of its own, capped apart from the errors: an application that logs a request as
+#: "Started GET ..." must not crowd the errors out of theirs.
+STARTUP_MAX_LINES = 500
+
+
+def _startup_logs_task(source: LogsSource, window: Window) -> PlannedTask:
+    """Start-up lines at any level: a rollout shows in them (``models.signals.deploys_in_logs``)."""
+    if source.type == "elasticsearch":
+        start, end = window.iso()
+        query: dict[str, Any] = {
+            "bool": {
+                "must": [{"range": {source.time_field: {"gte": start, "lte": end}}}],
+                "should": [{"match_phrase": {"message": phrase}} for phrase in STARTUP_PHRASES],
+                "minimum_should_match": 1,
+            }
+        }
+        return _search_task(
+            "start-up logs",
+            "logs",
+            source.connection,
+            source.index,
+            query,
+            STARTUP_MAX_LINES,
+            sort=[{source.time_field: "asc"}],
+        )
+    dialect: SqlDialect = source.type
+    matches = " OR ".join(f"lower(message) LIKE {_literal(pattern)}" for pattern in STARTUP_LIKE)
+    sql = (
+        f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id "
+        f"FROM {_identifier(source.table)} "
+        f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
+        f"AND ({matches}) ORDER BY time LIMIT {STARTUP_MAX_LINES}"
+    )
+    return _sql_task("start-up logs", "logs", dialect, sql, source.connection)
 
 
 def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:

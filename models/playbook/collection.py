@@ -39,6 +39,7 @@ from models.playbook._collection_tasks import (
     _identifier,
     _literal,
     _logs_task,
+    _startup_logs_task,
     _traces_by_id_task,
 )
 from models.playbook._sources import (
@@ -169,7 +170,7 @@ def plan_evidence(
     """Logs, traces, databases, caches, health checks and pods around the involved services."""
     plan: list[PlannedTask] = []
     if sources.logs is not None:
-        plan.append(_logs_task(sources.logs, involved, window))
+        plan += [_logs_task(sources.logs, involved, window), _startup_logs_task(sources.logs, window)]
     if sources.traces is not None:
         plan.append(_error_spans_task(sources.traces, window))
     for node in _components_near(topology, involved):
@@ -321,7 +322,12 @@ def evidence_from_results(
     collected.observations = _merge_cache_sections(observations)
     non_empty_logs = [f for f in log_frames if not f.empty]
     non_empty_traces = [f for f in trace_frames if not f.empty]
-    collected.logs = pd.concat(non_empty_logs, ignore_index=True) if non_empty_logs else None
+    # A start-up line logged at an error level comes back from both logs tasks: it is one line.
+    collected.logs = (
+        pd.concat(non_empty_logs, ignore_index=True).drop_duplicates(subset=["time", "service", "level", "message"])
+        if non_empty_logs
+        else None
+    )
     collected.traces = (
         pd.concat(non_empty_traces, ignore_index=True).drop_duplicates(subset=["trace_id", "span_id"])
         if non_empty_traces

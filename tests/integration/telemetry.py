@@ -85,7 +85,7 @@ def make_incident(now: float | None = None) -> Incident:
         (end - 90, "checkout", "WARN", "retrying order 77", "trace-c3"),
         (end - 60, "checkout", "INFO", "health check ok", "trace-d4"),  # not a level the planner asks for
         # ...but a process starting is asked for at any level: a rollout shows in it.
-        (end - 170, "checkout", "INFO", "Started CheckoutApplication in 4.1 seconds (version 2.7.0)", ""),
+        (end - 170, "checkout", "INFO", "Started CheckoutApplication in 4.1 seconds (process running for 4.6)", ""),
         (end - 30, "orders-db", "ERROR", "remaining connection slots are reserved", ""),
         (end - HISTORY - 300, "checkout", "ERROR", "an older incident", "trace-old"),  # before the window
     ]

@@ -149,7 +149,7 @@ def test_logs_spans_and_the_cross_source_chain_come_back_from_a_source(sources: 
     incident = sources.incident
     telemetry = sources.telemetry(kind)
     plan = plan_evidence(telemetry, None, ["checkout"], sources.window)
-    assert [item.purpose for item in plan] == ["logs", "traces"]
+    assert [item.purpose for item in plan] == ["logs", "logs", "traces"]
     results = sources.run(plan)
     succeeded(plan, results)
     evidence = evidence_from_results(plan, results)

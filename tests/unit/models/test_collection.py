@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models import Telemetry, Topology, detect
-from models.playbook._collection_tasks import STARTUP_WORDS
+from models.playbook._collection_tasks import STARTUP_LIKE, STARTUP_MAX_LINES, STARTUP_PHRASES
 from models.playbook.collection import (
     METRICS_HISTORY,
     LogsSource,
@@ -151,7 +152,7 @@ def test_evidence_plan_follows_the_involved_services_down_their_calls() -> None:
     plan = plan_evidence(sources, TOPOLOGY, ["checkout"], WINDOW)
     labels = [item.label for item in plan]
 
-    assert labels[:2] == ["error and start-up logs", "error spans"]
+    assert labels[:3] == ["error logs", "start-up logs", "error spans"]
     assert "sessions of orders-db" in labels and "sessions of ledger-db" not in labels  # reports is not involved
     assert {"INFO stats of sessions", "INFO memory of sessions"} <= set(labels)
     assert "health of checkout" in labels and "health of frontend" not in labels  # callers are not below it
@@ -167,9 +168,13 @@ def test_elasticsearch_sources_are_searched_with_date_ranges() -> None:
         logs=LogsSource(type="elasticsearch", index="app-logs-*"),
         traces=TracesSource(type="elasticsearch", index="jaeger-span-*"),
     )
-    logs, spans = plan_evidence(sources, None, [], WINDOW)
+    logs, startup, spans = plan_evidence(sources, None, [], WINDOW)
     assert logs.task["params"]["index"] == "app-logs-*" and logs.task["params"]["operation"] == "search"
     assert logs.task["params"]["query"]["bool"]["must"][0]["range"]["@timestamp"]["gte"] == "1970-01-01T00:16:40Z"
+    # start-up lines at any level, in a search of their own with its own cap
+    phrases = startup.task["params"]["query"]["bool"]["should"]
+    assert startup.task["params"]["index"] == "app-logs-*" and {"match_phrase": {"message": "listening on"}} in phrases
+    assert startup.task["params"]["size"] == STARTUP_MAX_LINES < logs.task["params"]["size"]
     # error spans as Jaeger stores them: nested tags, or tags as fields
     error = spans.task["params"]["query"]["bool"]
     assert error["minimum_should_match"] == 1 and error["should"][0]["nested"]["path"] == "tags"
@@ -183,16 +188,24 @@ def test_the_cross_source_chain_follows_error_trace_ids_then_metrics_at_the_firs
         traces=TracesSource(type="postgres"),
     )
     plan = plan_evidence(sources, TOPOLOGY, ["checkout"], WINDOW)
+    listening = [1195.0, "checkout", "WARN", "Server listening on port 8080 after 2 retries", None]
     logs_rows = [
+        listening,
         [1200.0, "checkout", "ERROR", "payment failed", "abc123"],
         [1210.0, "checkout", "WARN", "slow", "def456"],
         [1205.0, "frontend", "ERROR", "upstream 503", "x' OR '1'='1"],  # not an id: never queried
     ]
+    startup_rows = [[1190.0, "checkout", "INFO", "Started CheckoutApplication in 3.9 seconds", None], listening]
+    columns = ["time", "service", "level", "message", "trace_id"]
     results = [
-        sql_result(["time", "service", "level", "message", "trace_id"], logs_rows),
+        sql_result(columns, logs_rows),
+        sql_result(columns, startup_rows),
         sql_result(["trace_id", "span_id", "parent", "service", "duration", "status", "time"], []),
     ]
-    evidence = evidence_from_results(plan[:2], results, TOPOLOGY)
+    assert [item.label for item in plan[:3]] == ["error logs", "start-up logs", "error spans"]
+    evidence = evidence_from_results(plan[:3], results, TOPOLOGY)
+    # The warning that is also a start-up line came back from both logs tasks: it is one line.
+    assert evidence.logs is not None and len(evidence.logs) == 5
     follow_ups = plan_follow_ups(sources, evidence.logs, WINDOW)
 
     assert len(follow_ups) == 1 and "trace_id IN ('abc123')" in follow_ups[0].task["command"]
@@ -260,10 +273,21 @@ def test_a_failed_source_line_carries_the_executors_reason_on_one_line() -> None
     assert len(line) < 500 and line.endswith("…)")
 
 
+def _like(pattern: str, text: str) -> bool:
+    """SQL's ``LIKE`` (``%`` only) on ``text`` lower-cased, as the logs query applies it."""
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("%"))), text.lower(), re.S) is not None
+
+
+def _has_phrase(phrase: str, text: str) -> bool:
+    """A search engine's ``match_phrase`` on ``text`` as its standard analyzer splits it into words."""
+    return f" {phrase} " in " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
 @pytest.mark.parametrize(
     "line",
     [
         "[main] c.s.Application - Started OrdersApplication in 14.2 seconds (process running for 15.1)",
+        "Started application (pid 4242)",
         'msg="server listening" addr=":8080"',
         "Server listening on port 8080",
         "[INFO] Booting worker with pid: 8",
@@ -273,7 +297,13 @@ def test_a_failed_source_line_carries_the_executors_reason_on_one_line() -> None
         "/usr/sbin/mariadbd: ready for connections.",
     ],
 )
-def test_the_logs_planned_hold_every_start_up_line_the_analysis_reads(line: str) -> None:
-    # The SQL and search filters are words; the analysis narrows them down with STARTUP_LINE.
+def test_the_start_up_logs_asked_for_hold_every_start_up_line_the_analysis_reads(line: str) -> None:
     assert STARTUP_LINE.search(line)
-    assert any(words in line.lower() for words in STARTUP_WORDS)
+    assert any(_like(pattern, line) for pattern in STARTUP_LIKE)
+    assert any(_has_phrase(phrase, line) for phrase in STARTUP_PHRASES)
+
+
+def test_requests_logged_as_started_are_not_asked_for_as_start_up_lines() -> None:
+    line = 'Started GET "/orders/77" for 10.0.0.1 at 2026-12-07 09:00:00 +0000'
+    assert not any(_like(pattern, line) for pattern in STARTUP_LIKE)
+    assert not any(_has_phrase(phrase, line) for phrase in STARTUP_PHRASES)
