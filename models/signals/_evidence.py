@@ -37,15 +37,21 @@ def _clock(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%H:%M:%S")
 
 
+#: A fault whose claim rests on one kind of evidence: that evidence comes first, whatever its score
+#: (a deploy 100 s before the change scores below the errors it caused, and is why they happened).
+_CLAIMED_BY: dict[FaultType, str] = {FaultType.BAD_DEPLOY: "deploy"}
+
+
 def gather_evidence(signals: CaseSignals, service: str, fault: FaultType) -> list[Evidence]:
-    """Evidence for ``service`` having ``fault``, strongest first."""
+    """Evidence for ``service`` having ``fault``: what the claim rests on first, then strongest first."""
     evidence = [
         *_metric_evidence(signals, service, fault),
         *_log_evidence(signals, service, fault),
         *_trace_evidence(signals, service),
         *_observation_evidence(signals, service, fault),
     ]
-    evidence.sort(key=lambda item: item.score, reverse=True)
+    claimed_by = _CLAIMED_BY.get(fault)
+    evidence.sort(key=lambda item: (item.kind == claimed_by, item.score), reverse=True)
     return evidence
 
 
