@@ -59,7 +59,7 @@ def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> P
     return _sql_task("error logs", "logs", dialect, sql, source.connection)
 
 
-#: How a process's start-up line reads (``models.signals.STARTUP_LINE`` is the exact rule the
+#: How a process's start-up line reads (``models.signals._deploys.STARTUP_LINE`` is the exact rule the
 #: analysis applies to what comes back): SQL ``LIKE`` patterns on the lower-cased message, and
 #: phrases for a search engine, whose tokens cannot end a word with a wildcard (Spring Boot's
 #: "Started OrdersApplication in 4.1 seconds (process running for 4.6)" is found by its tail).
@@ -97,7 +97,7 @@ STARTUP_MAX_LINES = 500
 
 
 def _startup_logs_task(source: LogsSource, window: Window) -> PlannedTask:
-    """Start-up lines at any level: a rollout shows in them (``models.signals.deploys_in_logs``)."""
+    """Start-up lines at any level: a rollout shows in them (``models.signals._deploys``)."""
     if source.type == "elasticsearch":
         start, end = window.iso()
         query: dict[str, Any] = {

@@ -27,8 +27,8 @@ from models.playbook.collection import (
     plan_follow_ups,
     plan_metrics,
 )
+from models.signals._deploys import STARTUP_LINE
 from models.signals._detection import LATE_ALERT_LOOKBACK
-from models.signals._features import STARTUP_LINE
 
 WINDOW = Window(1_000.0, 1_600.0)
 TOPOLOGY = Topology.from_dict(
