@@ -31,32 +31,36 @@ def _db_state_task(service: str, engine: str, connection: str) -> PlannedTask:
 
 
 def _logs_task(source: LogsSource, services: Sequence[str], window: Window) -> PlannedTask:
+    levels = ", ".join(_literal(level) for level in source.levels)
+    return _log_lines_task(
+        "error logs",
+        source,
+        window,
+        search={"filter": [{"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}}]},
+        where=f"upper(level) IN ({levels})",
+        limit=source.max_lines,
+    )
+
+
+def _log_lines_task(
+    label: str, source: LogsSource, window: Window, *, search: dict[str, Any], where: str, limit: int
+) -> PlannedTask:
+    """The log lines of ``window`` that ``search`` (bool clauses beside the time range) or ``where``
+    (an SQL condition) select, oldest first, at most ``limit``."""
     if source.type == "elasticsearch":
         start, end = window.iso()
-        query: dict[str, Any] = {
-            "bool": {
-                "must": [{"range": {source.time_field: {"gte": start, "lte": end}}}],
-                "filter": [{"terms": {"level": [*source.levels, *(level.lower() for level in source.levels)]}}],
-            }
-        }
+        query = {"bool": {"must": [{"range": {source.time_field: {"gte": start, "lte": end}}}], **search}}
         return _search_task(
-            "error logs",
-            "logs",
-            source.connection,
-            source.index,
-            query,
-            source.max_lines,
-            sort=[{source.time_field: "asc"}],
+            label, "logs", source.connection, source.index, query, limit, sort=[{source.time_field: "asc"}]
         )
     dialect: SqlDialect = source.type
-    levels = ", ".join(_literal(level) for level in source.levels)
     sql = (
         f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id "
         f"FROM {_identifier(source.table)} "
         f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
-        f"AND upper(level) IN ({levels}) ORDER BY time LIMIT {source.max_lines}"
+        f"AND {where} ORDER BY time LIMIT {limit}"
     )
-    return _sql_task("error logs", "logs", dialect, sql, source.connection)
+    return _sql_task(label, "logs", dialect, sql, source.connection)
 
 
 #: How a process's start-up line reads (``models.signals._deploys.STARTUP_LINE`` is the exact rule the
@@ -98,33 +102,18 @@ STARTUP_MAX_LINES = 500
 
 def _startup_logs_task(source: LogsSource, window: Window) -> PlannedTask:
     """Start-up lines at any level: a rollout shows in them (``models.signals._deploys``)."""
-    if source.type == "elasticsearch":
-        start, end = window.iso()
-        query: dict[str, Any] = {
-            "bool": {
-                "must": [{"range": {source.time_field: {"gte": start, "lte": end}}}],
-                "should": [{"match_phrase": {"message": phrase}} for phrase in STARTUP_PHRASES],
-                "minimum_should_match": 1,
-            }
-        }
-        return _search_task(
-            "start-up logs",
-            "logs",
-            source.connection,
-            source.index,
-            query,
-            STARTUP_MAX_LINES,
-            sort=[{source.time_field: "asc"}],
-        )
-    dialect: SqlDialect = source.type
     matches = " OR ".join(f"lower(message) LIKE {_literal(pattern)}" for pattern in STARTUP_LIKE)
-    sql = (
-        f"SELECT {_to_epoch(dialect, 'time')} AS time, service, level, message, trace_id "
-        f"FROM {_identifier(source.table)} "
-        f"WHERE time >= {_from_epoch(dialect, window.start)} AND time <= {_from_epoch(dialect, window.end)} "
-        f"AND ({matches}) ORDER BY time LIMIT {STARTUP_MAX_LINES}"
+    return _log_lines_task(
+        "start-up logs",
+        source,
+        window,
+        search={
+            "should": [{"match_phrase": {"message": phrase}} for phrase in STARTUP_PHRASES],
+            "minimum_should_match": 1,
+        },
+        where=f"({matches})",
+        limit=STARTUP_MAX_LINES,
     )
-    return _sql_task("start-up logs", "logs", dialect, sql, source.connection)
 
 
 def _error_spans_task(source: TracesSource, window: Window) -> PlannedTask:
