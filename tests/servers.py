@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -233,6 +234,15 @@ class PrivateMariaDB(_Server):
 
     def connection(self, **extra: Any) -> dict[str, Any]:
         return {"host": "127.0.0.1", "port": self.port, "user": "root", "database": "test", **extra}
+
+
+@dataclass(frozen=True)
+class IncidentServers:
+    """The PostgreSQL (telemetry tables, "pool" fault) and MariaDB (databases, "latency" fault) a
+    demo incident lives on (``gateway.demo.scenario.prepared_incident``)."""
+
+    postgres: PrivatePostgres
+    mariadb: PrivateMariaDB
 
 
 class PrivateRedis(_Server):

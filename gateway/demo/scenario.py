@@ -43,6 +43,8 @@ SCENARIOS: dict[str, tuple[FaultType, str]] = {
 }
 #: This machine's PostgreSQL, where the telemetry tables and the "pool" fault live by default.
 LOCAL_POSTGRES: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres"}
+#: This machine's MariaDB, where the databases live by default and the "latency" fault is injected.
+LOCAL_MYSQL: dict[str, Any] = {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}
 SCHEMA = "rca_demo"
 ENVIRONMENT = "local"
 #: How long a fault is in place before its alert fires (longer than a "long-running" statement).
@@ -65,13 +67,20 @@ class DemoIncident:
 
 @contextmanager
 def prepared_incident(
-    scenario: str, workdir: Path, *, seed: int = 7, postgres: Mapping[str, Any] | None = None
+    scenario: str,
+    workdir: Path,
+    *,
+    seed: int = 7,
+    postgres: Mapping[str, Any] | None = None,
+    mysql: Mapping[str, Any] | None = None,
 ) -> Iterator[DemoIncident]:
     """Simulate, seed the telemetry tables, inject the real fault; undo it all on exit.
 
     ``postgres`` is the server holding the telemetry tables and the "pool" fault (a connection
-    entry: host, port, dbname, user); this machine's by default. Tests that share the machine
-    with other runs give a private server, so that no two runs rewrite the same tables.
+    entry: host, port, dbname, user), ``mysql`` the one behind the databases and the "latency"
+    fault (host, port, user, database); this machine's by default. Tests that share the machine
+    with other runs give private servers: another run would rewrite the same tables, and its
+    stuck sessions would show in this run's process lists.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -82,7 +91,8 @@ def prepared_incident(
     with ExitStack() as stack:
         pg = {**LOCAL_POSTGRES, **(postgres or {})}
         dsn = " ".join(f"{key}={value}" for key, value in pg.items())
-        connections: dict[str, dict[str, Any]] = _local_connections(pg, dsn)
+        maria = {**LOCAL_MYSQL, **(mysql or {})}
+        connections: dict[str, dict[str, Any]] = _local_connections(pg, dsn, maria)
         faults: dict[str, Any] = {}
         injected_at = time.monotonic()
         bindings = _bind(incident.topology, root_service, scenario, stack, connections, faults, dsn)
@@ -128,12 +138,11 @@ def _shift_to_now(incident: SimulatedIncident) -> SimulatedIncident:
     )
 
 
-def _local_connections(postgres: Mapping[str, Any], dsn: str) -> dict[str, dict[str, Any]]:
-    """This machine's servers; reads go through their read-only accounts where they have them."""
-    mysql = {"host": "127.0.0.1", "port": 3306, "user": "root", "database": "test"}
+def _local_connections(postgres: Mapping[str, Any], dsn: str, mysql: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The servers the incident lives on; reads go through their read-only accounts where they have them."""
     return {
         "postgres": {"default": {**postgres, **accounts.postgres_read(dsn)}},
-        "mysql": {"default": {**mysql, **accounts.mysql_read(mysql)}},
+        "mysql": {"default": {**mysql, **accounts.mysql_read(dict(mysql))}},
         "redis": {"default": {"url": "redis://127.0.0.1:6379/0", **accounts.redis_read("127.0.0.1", 6379)}},
         "api": {"default": {}},
     }
@@ -169,7 +178,16 @@ def _bind(
             faults["pool"] = stack.enter_context(PostgresConnectionHog(dsn, sessions=12, hold_seconds=900, lock=False))
             root_entry.update(engine="postgres", connection="default")
         elif scenario == "latency":
-            faults["pool"] = stack.enter_context(MySQLConnectionHog(sessions=4, hold_seconds=900))
+            server = connections["mysql"]["default"]
+            hog = MySQLConnectionHog(
+                host=server["host"],
+                port=int(server["port"]),
+                user=server["user"],
+                database=server["database"],
+                sessions=4,
+                hold_seconds=900,
+            )
+            faults["pool"] = stack.enter_context(hog)
             root_entry.update(engine="mysql", connection="default")
             for entry in services:  # the other databases are PostgreSQL here, and healthy
                 if entry is not root_entry and entry.get("kind") == "database":

@@ -1,12 +1,24 @@
 """Fixtures for the cycle's integration tests: a fresh state folder per test (its model store empty,
-so the cycle diagnoses with the model shipped in the package, as a fresh deployment does), and the
-Prefect server of the session."""
+so the cycle diagnoses with the model shipped in the package, as a fresh deployment does), the
+Prefect server of the session, and private database servers for the incidents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.servers import IncidentServers, PrivateMariaDB, PrivatePostgres
+
+
+@pytest.fixture(scope="module")
+def incident_servers() -> Iterator[IncidentServers]:
+    """Servers of this module's own: on the machine's shared ones another test run would rewrite
+    the telemetry tables under a cycle, and its stuck sessions would show in the process lists
+    a cycle reads (a second run's fault ranked as this one's)."""
+    with PrivatePostgres() as postgres, PrivateMariaDB() as mariadb:
+        yield IncidentServers(postgres, mariadb)
 
 
 @pytest.fixture

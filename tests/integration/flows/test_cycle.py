@@ -1,4 +1,4 @@
-"""The whole cycle on the spec's three scenarios, with real faults injected into the local servers:
+"""The whole cycle on the spec's three scenarios, with real faults injected into real servers:
 the injected root cause ranks first, verification confirms it, and the approval paths (approve,
 reject, nobody answers) and the auto-fix path end as they should, with the outcome stored."""
 
@@ -27,13 +27,21 @@ from gateway.demo.faults import FAULT_APPLICATION
 from gateway.demo.scenario import DemoIncident, prepared_incident
 from models import OutcomeStore
 from tests.executor_servers import RecordedKubernetesAPI
+from tests.servers import IncidentServers
 
 pytestmark = [pytest.mark.integration, pytest.mark.prefect, pytest.mark.slow]
 
 
 @contextmanager
-def incident(scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoIncident]:
-    with prepared_incident(scenario, tmp_path / scenario) as prepared:
+def incident(
+    scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, servers: IncidentServers
+) -> Iterator[DemoIncident]:
+    with prepared_incident(
+        scenario,
+        tmp_path / scenario,
+        postgres=servers.postgres.connection(),
+        mysql=servers.mariadb.connection(),
+    ) as prepared:
         monkeypatch.setenv("CLOUD_AGENT_CONFIG_DIR", str(prepared.config_dir))
         yield prepared
 
@@ -57,8 +65,8 @@ def verification_of(report: dict[str, Any], component: str, fault: str) -> str |
     return None
 
 
-def stuck_postgres_sessions() -> int:
-    with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as db:
+def stuck_postgres_sessions(servers: IncidentServers) -> int:
+    with psycopg.connect(servers.postgres.dsn(), autocommit=True) as db:
         row = db.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'",
             (FAULT_APPLICATION,),
@@ -72,11 +80,11 @@ def stored_outcome(state: Path, incident_id: str) -> Any:
 
 
 def test_pool_exhausted_on_postgres_is_found_confirmed_and_fixed_after_approval(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
-    with incident("pool", tmp_path, monkeypatch) as prepared:
+    with incident("pool", tmp_path, monkeypatch, incident_servers) as prepared:
         report = run(prepared, approve=True)
-        sessions_after = stuck_postgres_sessions()
+        sessions_after = stuck_postgres_sessions(incident_servers)
 
     root = (prepared.root_cause[0], str(prepared.root_cause[1]))
     assert top(report) == root
@@ -94,9 +102,9 @@ def test_pool_exhausted_on_postgres_is_found_confirmed_and_fixed_after_approval(
 
 
 def test_slow_queries_on_mariadb_are_confirmed_and_a_rejected_fix_is_not_applied(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
-    with incident("latency", tmp_path, monkeypatch) as prepared:
+    with incident("latency", tmp_path, monkeypatch, incident_servers) as prepared:
         hog = prepared.faults["pool"]
         report = run(prepared, approve=False)
         still_stuck = hog.stuck_sessions()
@@ -112,9 +120,9 @@ def test_slow_queries_on_mariadb_are_confirmed_and_a_rejected_fix_is_not_applied
 
 
 def test_a_dependency_answering_500_is_found_and_confirmed(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
-    with incident("errors", tmp_path, monkeypatch) as prepared:
+    with incident("errors", tmp_path, monkeypatch, incident_servers) as prepared:
         report = run(prepared)
 
     root = (prepared.root_cause[0], str(prepared.root_cause[1]))
@@ -126,12 +134,12 @@ def test_a_dependency_answering_500_is_found_and_confirmed(
 
 
 def test_nobody_answering_the_approval_leaves_the_fault_alone(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
     monkeypatch.setenv("CLOUD_AGENT_APPROVAL_TIMEOUT_SECONDS", "3")
-    with incident("pool", tmp_path, monkeypatch) as prepared:
+    with incident("pool", tmp_path, monkeypatch, incident_servers) as prepared:
         report = run(prepared, approve=None)
-        sessions_after = stuck_postgres_sessions()
+        sessions_after = stuck_postgres_sessions(incident_servers)
 
     assert report["fix"]["decision"] == "timed_out"
     assert report["outcome"] == "fix_timed_out" and "nobody answered" in report["fix"]["reason"]
@@ -139,13 +147,13 @@ def test_nobody_answering_the_approval_leaves_the_fault_alone(
 
 
 def test_a_low_risk_confident_fix_runs_by_itself_and_is_verified(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
     # The operator's bar, set low enough for this scenario's fix (about 0.46: the component's
     # confidence times the restart's prior success rate): the path is what is tested here.
     monkeypatch.setenv("CLOUD_AGENT_AUTO_FIX_CONFIDENCE", "0.4")
     kubernetes = RecordedKubernetesAPI()
-    with incident("errors", tmp_path, monkeypatch) as prepared:
+    with incident("errors", tmp_path, monkeypatch, incident_servers) as prepared:
         dependency = prepared.faults["dependency"]
         _restart_through_kubernetes(prepared, kubernetes.url)
         recorded = kubernetes.answer
@@ -181,9 +189,9 @@ def _restart_through_kubernetes(prepared: DemoIncident, url: str) -> None:
 
 
 def test_a_source_that_fails_is_recorded_and_the_cycle_goes_on(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
-    with incident("pool", tmp_path, monkeypatch) as prepared:
+    with incident("pool", tmp_path, monkeypatch, incident_servers) as prepared:
         folder = prepared.config_dir / "local"
         environment = yaml.safe_load((folder / "environment.yaml").read_text())
         environment["telemetry"]["logs"]["table"] = "rca_demo.no_such_table"
@@ -200,9 +208,9 @@ def test_a_source_that_fails_is_recorded_and_the_cycle_goes_on(
 
 
 def test_a_second_run_for_the_same_alert_group_stops_as_a_duplicate(
-    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cycle_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, incident_servers: IncidentServers
 ) -> None:
-    with incident("pool", tmp_path, monkeypatch) as prepared:
+    with incident("pool", tmp_path, monkeypatch, incident_servers) as prepared:
         group = parse_alert_group(prepared.alert)
         first: dict[str, Any] = {}
         context = contextvars.copy_context()
@@ -233,9 +241,9 @@ def _wait_for_pause(group_tag: str, timeout: float = 120.0) -> None:
     raise AssertionError("the first run never paused for approval")
 
 
-def test_mariadb_sessions_cleanup_helper_sees_nothing_after_the_fault() -> None:
+def test_mariadb_sessions_cleanup_helper_sees_nothing_after_the_fault(incident_servers: IncidentServers) -> None:
     # Guard for the fixtures themselves: no demo session outlives its test.
-    with pymysql.connect(host="127.0.0.1", user="root", database="test") as db, db.cursor() as cursor:
+    with pymysql.connect(**incident_servers.mariadb.connection()) as db, db.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(900%'")
         assert cursor.fetchone()[0] == 0
-    assert stuck_postgres_sessions() == 0
+    assert stuck_postgres_sessions(incident_servers) == 0
