@@ -47,8 +47,15 @@ LOG_PATTERNS: dict[FaultType, re.Pattern[str]] = {
     FaultType.DB_SLOW_QUERY: re.compile(
         r"duration: \d+|slow query|statement timeout|lock wait|query .*timed out", re.I
     ),
+    # A connection pool's lines name a connection (HikariCP, SQLAlchemy's QueuePool, psycopg_pool,
+    # c3p0, Spring's "Could not get JDBC Connection", the server's own refusals). A worker or thread
+    # pool running out ("Task rejected: thread pool exhausted") is a busy service, not its database.
     FaultType.DB_POOL_EXHAUSTED: re.compile(
-        r"too many (?:clients|connections)|pool|obtain connection|max_connections", re.I
+        r"too many (?:clients|connections)|remaining connection slots|max_connections"
+        r"|connection ?pool|(?:hikari|queue)pool|pool ?timeout"
+        r"|(?:obtain|acquire|get|checkout)\w*\s+(?:a\s+|jdbc\s+|database\s+)?connection"
+        r"|connection is not available",
+        re.I,
     ),
     FaultType.DEPENDENCY_DOWN: re.compile(
         r"refused|no route|unreachable|unavailable|dial tcp|no healthy upstream", re.I
