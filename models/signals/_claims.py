@@ -226,12 +226,15 @@ def _decisive(fault: FaultType, backed: list[str], moved: dict[MetricKind, float
 def overruling(claimed: FaultType, rows: pd.DataFrame) -> np.ndarray:
     """Which rows of one component's fault table are the diagnosis rather than ``claimed``: a
     decisive cause explains the symptoms; named in the component's own logs (out of memory, no
-    space left), it also explains the component going down."""
+    space left), or a rollout of it just before the change (a release that crashes or cannot start
+    leaves it refusing connections), it also explains the component going down."""
     decisive = rows["decisive"].to_numpy() > 0
     if claimed in SYMPTOMS:
         return decisive
     if claimed is FaultType.DEPENDENCY_DOWN:
-        return decisive & (np.nan_to_num(rows["fault_log_own"].to_numpy(dtype=float)) > 0)
+        named = np.nan_to_num(rows["fault_log_own"].to_numpy(dtype=float)) > 0
+        deployed = rows["fault"].to_numpy() == FaultType.BAD_DEPLOY.value
+        return decisive & (named | deployed)
     return np.zeros(len(rows), dtype=bool)
 
 

@@ -189,3 +189,50 @@ def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it(level: str
         assert support(signals, signals.position("cart"))[FaultType.DEPENDENCY_DOWN]
         typed[name] = type_faults(_PrefersDown(), fault_table(signals, ["cart"]))["cart"][0]
     assert typed == {"quiet": FaultType.DEPENDENCY_DOWN, "oom": FaultType.MEMORY}
+
+
+def test_a_component_down_just_after_its_rollout_went_down_of_the_rollout() -> None:
+    latency = _series(2, 30)
+    latency[405:] = np.nan  # it stops answering
+    columns = {"cart_latency": latency, "cart_errors": _series(1)}
+    quiet = _signals(columns)
+    deployed = _signals(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
+    assert support(deployed, deployed.position("cart"))[FaultType.DEPENDENCY_DOWN]
+    assert type_faults(_PrefersDown(), fault_table(quiet, ["cart"]))["cart"][0] is FaultType.DEPENDENCY_DOWN
+    assert type_faults(_PrefersDown(), fault_table(deployed, ["cart"]))["cart"][0] is FaultType.BAD_DEPLOY
+
+
+def _own_log_support(message: str) -> list[str]:
+    frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_latency": _series(1, 30)})
+    logs = pd.DataFrame({"time": T0 + 402 + np.arange(5), "service": "cart", "level": "ERROR", "message": message})
+    telemetry = Telemetry(metrics=frame, logs=logs)
+    metrics = metric_frame(telemetry)
+    signals = case_signals(metrics, deviations(metrics, T0 + 400), telemetry, None, None)
+    return support(signals, signals.position("cart"))[FaultType.DB_POOL_EXHAUSTED]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+        "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
+        "psycopg_pool.PoolTimeout: couldn't get a connection after 30.00 sec",
+        "Could not get JDBC Connection; nested exception is java.sql.SQLTransientConnectionException",
+        "An attempt by a client to checkout a Connection has timed out.",
+        "FATAL: sorry, too many clients already",
+        "FATAL: remaining connection slots are reserved for non-replication superuser connections",
+    ],
+)
+def test_a_connection_pool_running_dry_in_its_own_logs_supports_an_exhausted_pool(message: str) -> None:
+    assert _own_log_support(message) == ["its logs"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "o.a.tomcat.util.threads.ThreadPoolExecutor - Task rejected: thread pool exhausted",
+        "RejectedExecutionException: worker pool saturated",
+    ],
+)
+def test_a_thread_pool_running_dry_is_a_busy_service_not_an_exhausted_connection_pool(message: str) -> None:
+    assert _own_log_support(message) == []
