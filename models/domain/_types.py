@@ -64,6 +64,7 @@ class MetricKind(StrEnum):
     SLOW_QUERIES = "slow_queries"
     CACHE_HITS = "cache_hits"
     EVICTIONS = "evictions"
+    RESTARTS = "restarts"
     OTHER = "other"
 
 
@@ -132,6 +133,8 @@ FAULTS_BY_KIND: dict[ServiceKind, tuple[FaultType, ...]] = {
 # are in ``tests/unit/models/test_metric_kinds.py``.
 _METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
     (MetricKind.EVICTIONS, re.compile(r"evict")),
+    # A container's restarts (kube-state-metrics), whatever else the name says.
+    (MetricKind.RESTARTS, re.compile(r"restart")),
     (MetricKind.CACHE_HITS, re.compile(r"hit|miss")),
     # Lock waits and long transactions are what slow queries are made of.
     (

@@ -34,6 +34,7 @@ _FAULT_OF_METRIC: dict[MetricKind, FaultType] = {
     MetricKind.SLOW_QUERIES: FaultType.DB_SLOW_QUERY,
     MetricKind.CACHE_HITS: FaultType.CACHE,
     MetricKind.EVICTIONS: FaultType.CACHE,
+    MetricKind.RESTARTS: FaultType.DEPENDENCY_DOWN,
     MetricKind.OTHER: FaultType.LATENCY,
 }
 

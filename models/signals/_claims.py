@@ -43,7 +43,7 @@ EVIDENCE_NEEDED: dict[FaultType, str] = {
     FaultType.DB_POOL_EXHAUSTED: "a connection count that moved, a database snapshot near max_connections, "
     "or pool errors in logs",
     FaultType.DEPENDENCY_DOWN: "its metrics or spans stopping, its traffic collapsing, a failed health check, "
-    "or callers' logs saying it refuses connections",
+    "its containers restarting, or callers' logs saying it refuses connections",
     FaultType.CACHE: "a hit-ratio or eviction metric that moved, cache stats, or cache errors in logs",
     FaultType.BAD_DEPLOY: "a deploy of it shortly before the change",
     FaultType.ANOMALY: "a metric of it that moved",
@@ -180,6 +180,7 @@ def support(
         (FaultType.DEPENDENCY_DOWN, value("trace_vanished") > 0, "its spans stopped"),
         (FaultType.DEPENDENCY_DOWN, value("health_unreachable") > 0, "a failed health check"),
         (FaultType.DEPENDENCY_DOWN, value("pod_not_ready") + value("pod_crashloop") > 0, "pods not ready"),
+        (FaultType.DEPENDENCY_DOWN, MetricKind.RESTARTS in moved, "its containers restarting"),
         (FaultType.DEPENDENCY_DOWN, value("z_traffic") < -np.log1p(ONSET_THRESHOLD), "its traffic collapsed"),
         (
             FaultType.CACHE,

@@ -14,15 +14,15 @@ from models.signals._frame import ONSET_THRESHOLD
 #: Metric kinds to show first for each fault (the rest of the component's anomalies follow).
 _SHOW_FIRST: dict[FaultType, tuple[MetricKind, ...]] = {
     FaultType.CPU: (MetricKind.CPU, MetricKind.LATENCY),
-    FaultType.MEMORY: (MetricKind.MEMORY, MetricKind.LATENCY),
+    FaultType.MEMORY: (MetricKind.MEMORY, MetricKind.RESTARTS, MetricKind.LATENCY),
     FaultType.DISK: (MetricKind.DISK, MetricKind.LATENCY),
     FaultType.LATENCY: (MetricKind.LATENCY,),
     FaultType.NETWORK_ERRORS: (MetricKind.ERRORS, MetricKind.NETWORK),
     FaultType.DB_SLOW_QUERY: (MetricKind.SLOW_QUERIES, MetricKind.LATENCY, MetricKind.CPU),
     FaultType.DB_POOL_EXHAUSTED: (MetricKind.CONNECTIONS,),
-    FaultType.DEPENDENCY_DOWN: (MetricKind.TRAFFIC, MetricKind.ERRORS),
+    FaultType.DEPENDENCY_DOWN: (MetricKind.RESTARTS, MetricKind.TRAFFIC, MetricKind.ERRORS),
     FaultType.CACHE: (MetricKind.CACHE_HITS, MetricKind.EVICTIONS, MetricKind.MEMORY),
-    FaultType.BAD_DEPLOY: (MetricKind.ERRORS, MetricKind.LATENCY),
+    FaultType.BAD_DEPLOY: (MetricKind.ERRORS, MetricKind.RESTARTS, MetricKind.LATENCY),
     FaultType.ERRORS: (MetricKind.ERRORS,),
     FaultType.ANOMALY: (),
 }

@@ -55,3 +55,4 @@ def test_fault_of_metric_respects_the_component_kind() -> None:
     assert fault_of_metric(MetricKind.CONNECTIONS, ServiceKind.SERVICE) is FaultType.DB_POOL_EXHAUSTED
     assert fault_of_metric(MetricKind.SLOW_QUERIES, ServiceKind.SERVICE) is FaultType.LATENCY
     assert fault_of_metric(MetricKind.CPU, ServiceKind.CACHE) is FaultType.CPU
+    assert fault_of_metric(MetricKind.RESTARTS, ServiceKind.SERVICE) is FaultType.DEPENDENCY_DOWN

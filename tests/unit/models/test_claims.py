@@ -114,6 +114,24 @@ def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
     assert list(rows["fault"]) == [fault.value for fault in backed]
 
 
+def test_a_container_that_restarts_supports_its_being_down_and_says_so_first() -> None:
+    restarts = np.zeros(500)
+    restarts[410:], restarts[445:] = 1, 2  # kube-state-metrics' counter: killed twice after the change
+    signals = _signals(
+        {
+            "cart_kube_pod_container_status_restarts_total": restarts,
+            "cart_latency": _series(1, 30),
+            "web_latency": _series(2, 20),
+        }
+    )
+    backed = support(signals, signals.position("cart"))
+    assert backed[FaultType.DEPENDENCY_DOWN] == ["its containers restarting"]
+    assert backed[FaultType.MEMORY] == []  # a restart's reason is not in its count
+    shown = gather_evidence(signals, "cart", FaultType.DEPENDENCY_DOWN)
+    assert shown[0].source == "cart_kube_pod_container_status_restarts_total"
+    assert support(signals, signals.position("web"))[FaultType.DEPENDENCY_DOWN] == []
+
+
 def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
     signals = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300), "cart_errors": _series(3, 100)})
     rows = fault_table(signals, ["cart"]).set_index("fault")

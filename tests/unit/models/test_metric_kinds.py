@@ -57,6 +57,8 @@ REAL_NAMES: dict[str, MetricKind] = {
     "http_request_duration_seconds_bucket": MetricKind.LATENCY,
     "http_requests_total": MetricKind.TRAFFIC,
     "http_server_errors_total": MetricKind.ERRORS,
+    # kube-state-metrics: a container that restarts was killed or crashed, whatever the name's "status"
+    "kube_pod_container_status_restarts_total": MetricKind.RESTARTS,
 }
 
 
@@ -66,4 +68,4 @@ def test_a_real_exporters_metric_reads_as_what_it_measures(name: str, kind: Metr
 
 
 def test_an_unknown_name_is_other() -> None:
-    assert metric_kind("kube_pod_container_status_restarts_total") is MetricKind.OTHER
+    assert metric_kind("kube_pod_status_phase") is MetricKind.OTHER
