@@ -107,8 +107,9 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
         direction = "rose" if z > 0 else "fell"
         quoted = f"rate({frame.columns[j]}[1m])" if frame.counters[j] else frame.columns[j]
         moved = f"{direction} from {before:.3g} to {after:.3g}"
-        if found.persistence[j] < 0.5:
-            # It came back: the level since the change is the old one, the move was its extreme.
+        if found.persistence[j] < 0.5 or (after - before) * z <= 0:
+            # It came back (or overshot the other way: a spike, then a dip that lasts): the level
+            # since the change does not show the move, its extreme does.
             extreme = float(np.nanmax(after_values) if z > 0 else np.nanmin(after_values))
             moved = f"{direction} from {before:.3g} to {extreme:.3g}, then returned to {after:.3g}"
         evidence.append(

@@ -132,6 +132,20 @@ def test_a_container_that_restarts_supports_its_being_down_and_says_so_first() -
     assert support(signals, signals.position("web"))[FaultType.DEPENDENCY_DOWN] == []
 
 
+def test_a_spike_that_settles_below_normal_is_told_as_a_spike() -> None:
+    # A retransmit rate that jumps, then stays a little under its old level: the level since the
+    # change is lower than before, so "rose from 100 to 90" would contradict itself.
+    spiky = _series(1)
+    spiky[400:420], spiky[420:] = 200.0, 90.0 + np.random.default_rng(2).normal(0, 0.2, 80)
+    signals = _signals({"cart_tcp_retransmits": spiky, "cart_latency": _series(3, 30)})
+    line = next(
+        item
+        for item in gather_evidence(signals, "cart", FaultType.NETWORK_ERRORS)
+        if item.source == "cart_tcp_retransmits"
+    )
+    assert line.summary.startswith("cart_tcp_retransmits rose from 99.9 to 200, then returned to 90.1 ")
+
+
 def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
     signals = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300), "cart_errors": _series(3, 100)})
     rows = fault_table(signals, ["cart"]).set_index("fault")
