@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,18 @@ async def _wait_for_worker(pool: str, timeout: float) -> None:
             await asyncio.sleep(0.2)
 
 
+@dataclass(frozen=True)
+class LocalWorker:
+    pool: str
+    #: The worker's stdout and stderr: what it was doing when a test failed.
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
 @pytest.fixture(scope="module")
-def local_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def local_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorker]:
     """A ``CloudAgentWorker`` process on a fresh work pool serving ``execute-batch/local``."""
     pool = f"test-local-{uuid.uuid4().hex[:8]}"
     asyncio.run(ensure_batch_deployment("local", pool))
@@ -53,32 +64,34 @@ def local_worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "CLOUD_AGENT_STATE_DIR": str(home / "state"),
     }
     code = f"import asyncio; from flows.worker import serve_pool; asyncio.run(serve_pool({pool!r}, poll_seconds=0.1))"
-    worker = subprocess.Popen(
-        [sys.executable, "-c", code], env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = home / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", code], env=environment, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
     try:
         asyncio.run(_wait_for_worker(pool, 120))  # it registers once its flows are imported
-        yield pool
+        yield LocalWorker(pool, log)
     finally:
         worker.terminate()
         worker.wait(20)
 
 
 @pytest.fixture
-def pool_gateway(local_worker: str, gateway_factory: GatewayFactory) -> Gateway:
+def pool_gateway(local_worker: LocalWorker, gateway_factory: GatewayFactory) -> Gateway:
     return gateway_factory(
         dispatch="work-pool", gateway_remote_as="flow-run", gateway_poll_seconds=0.05, pickup_grace_seconds=3
     )
 
 
-def test_a_task_runs_on_the_environments_worker(pool_gateway: Gateway) -> None:
+def test_a_task_runs_on_the_environments_worker(pool_gateway: Gateway, local_worker: LocalWorker) -> None:
     with pool_gateway.client() as client:
         task = client.execute_shell("agent-local-001", "echo from-the-worker", timeout=20)
         if task["status"] in ("pending", "running"):
             # The worker's first run starts a process; on a loaded Prefect server that once took
             # past the sync wait (25 s, against 3 s alone). Where the task runs is what is tested.
             task = client.wait(task["id"], timeout=90, poll_seconds=0.2)
-    assert task["status"] == "succeeded", task
+    assert task["status"] == "succeeded", f"{task}\nthe worker's last lines:\n{local_worker.tail()}"
     assert task["dispatch"] == "work-pool" and task["flow_run_id"]
     assert task["result"]["output"] == "from-the-worker\n"
 
