@@ -274,7 +274,8 @@ def _metric_features(signals: CaseSignals) -> None:
     np.maximum.at(persistence, service, found.persistence)
     table["svc_persistence"] = np.where(has_metrics, persistence, np.nan)
     onset = np.full(n, np.inf)
-    np.fmin.at(onset, service[anomalous_column], found.onset[anomalous_column])
+    timed = anomalous_column | (found.missing > 0.5)  # a metric that went silent changed too
+    np.fmin.at(onset, service[timed], found.onset[timed])
     onset = np.where(np.isfinite(onset), onset, np.nan)
     table["svc_onset"] = slog(onset)
     earliest = np.nanmin(onset) if np.isfinite(onset).any() else np.nan

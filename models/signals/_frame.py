@@ -204,7 +204,8 @@ class Deviations:
     level: np.ndarray
     #: Fraction of samples after the change point with smoothed |z| over the threshold.
     persistence: np.ndarray
-    #: Seconds from the change point to the first sustained crossing (NaN when none).
+    #: Seconds from the change point to the first sustained crossing, or to the first missing sample
+    #: of a metric that went silent (NaN when neither).
     onset: np.ndarray
     #: Fraction of missing samples after minus before (a component that stopped reporting).
     missing: np.ndarray
@@ -244,6 +245,12 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
     missing_values = np.isnan(frame.values)
     before_missing = missing_values[:split].mean(axis=0) if split else np.zeros(frame.n_columns)
     after_missing = missing_values[split:].mean(axis=0) if split < len(times) else np.zeros(frame.n_columns)
+    # A metric that went silent (its process stopped, its target no longer answers scrapes) changed
+    # when its samples stopped, which no z shows: that is its onset (from the same lookback).
+    silent = after_missing - before_missing > 0.5
+    if silent.any() and lookback < len(times):
+        stopped = times[lookback + np.argmax(missing_values[lookback:], axis=0)] - change_point
+        onset = np.where(silent, np.fmin(onset, stopped), onset)
     return Deviations(
         change_point=float(change_point),
         split=split,

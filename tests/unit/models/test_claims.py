@@ -146,6 +146,18 @@ def test_a_spike_that_settles_below_normal_is_told_as_a_spike() -> None:
     assert line.summary.startswith("cart_tcp_retransmits rose from 99.9 to 200, then returned to 90.1 ")
 
 
+def test_a_component_that_went_silent_changed_when_its_samples_stopped() -> None:
+    # cart's process died 5 s before the change point; its callers' errors rose at the change.
+    silent = {f"cart_{metric}": _series(seed) for seed, metric in enumerate(("cpu", "latency", "rps"), start=1)}
+    for values in silent.values():
+        values[395:] = np.nan
+    signals = _signals({**silent, "web_errors": _series(4, 50), "api_errors": _series(5, 40)})
+    onsets = dict(zip(signals.frame.columns, signals.deviations.onset, strict=True))
+    assert onsets["cart_cpu"] == onsets["cart_rps"] == -5.0
+    lag = dict(zip(signals.services, signals.table["svc_onset_lag"], strict=True))
+    assert lag["cart"] == 0.0 and lag["web"] > 0 and lag["api"] > 0  # the first to change
+
+
 def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
     signals = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300), "cart_errors": _series(3, 100)})
     rows = fault_table(signals, ["cart"]).set_index("fault")
