@@ -207,7 +207,8 @@ def type_faults(model: ScoringModel, faults: pd.DataFrame) -> dict[str, tuple[Fa
             continue
         confidence, probability = score_rows(model, supported)
         order = np.lexsort((-probability, -confidence))
-        # A decisive cause of the component overrules a symptom, and, named in its own logs, its going down.
+        # A decisive cause of the component overrules a symptom, and its going down when the cause takes
+        # a component down (named in its own logs, a rollout, an OOM kill: ``overruling``).
         causes = order[overruling(FaultType(supported["fault"].iloc[order[0]]), supported)[order]]
         best = int(causes[0] if len(causes) else order[0])
         share = confidence[best] if len(supported) > 1 else 1.0

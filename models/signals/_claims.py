@@ -82,6 +82,9 @@ DECISIVE_Z = 20.0
 #: A service's connection metrics speak for its own pool only when they are the pool's (HikariCP's
 #: pending and active connections, a client's pool gauges): its TCP connections follow its traffic.
 _POOL_METRIC = re.compile(r"pool|hikari|pending|acquire|checkout.?wait")
+#: Restarts as its memory grew: the kernel's OOM killer at the container's limit (kube-state-metrics'
+#: last-terminated reason says so where it is scraped; a restart count alone does not).
+OOM_RESTARTS = "restarts as its memory grew"
 #: A database snapshot this full supports an exhausted pool.
 POOL_USAGE = 0.8
 #: A cache hit ratio below this supports a cache fault.
@@ -159,6 +162,8 @@ def support(
     for fault, kinds in _KINDS.items():
         if fault in found:
             found[fault] += [f"{kind.value} metric" for kind in kinds if kind in moved]
+    if FaultType.MEMORY in found and MetricKind.RESTARTS in moved and _rose(signals, moved_columns, MetricKind.MEMORY):
+        found[FaultType.MEMORY].append(OOM_RESTARTS)
     pool = FaultType.DB_POOL_EXHAUSTED
     if signals.kinds[name] is ServiceKind.SERVICE and pool in found:
         found[pool] = ["pool metric"] if _names_a_pool(signals, moved_columns) else []
@@ -200,6 +205,11 @@ def support(
     return found
 
 
+def _rose(signals: CaseSignals, moved_columns: list[tuple[int, float]], kind: MetricKind) -> bool:
+    """Whether a metric of ``kind`` among ``moved_columns`` moved up."""
+    return any(signals.frame.kinds[j] == kind.value and signals.deviations.peak[j] > 0 for j, _ in moved_columns)
+
+
 def missing_evidence(signals: CaseSignals, position: int, chosen: FaultType) -> list[str]:
     """For the faults a component of its kind may have that nothing here supports, what would."""
     backed = support(signals, position)
@@ -221,6 +231,8 @@ def _decisive(fault: FaultType, backed: list[str], moved: dict[MetricKind, float
         # Its only support is a deploy of the component just before the change: most outages follow
         # a change to the system (about 70 %, Beyer et al., "Site Reliability Engineering", 2016).
         return True
+    if OOM_RESTARTS in backed:
+        return True
     return in_own_logs or any(moved.get(kind, 0.0) >= DECISIVE_Z for kind in _KINDS.get(fault, ()))
 
 
@@ -228,14 +240,16 @@ def overruling(claimed: FaultType, rows: pd.DataFrame) -> np.ndarray:
     """Which rows of one component's fault table are the diagnosis rather than ``claimed``: a
     decisive cause explains the symptoms; named in the component's own logs (out of memory, no
     space left), or a rollout of it just before the change (a release that crashes or cannot start
-    leaves it refusing connections), it also explains the component going down."""
+    leaves it refusing connections) or an OOM kill (restarts as its memory grew), it also explains
+    the component going down."""
     decisive = rows["decisive"].to_numpy() > 0
     if claimed in SYMPTOMS:
         return decisive
     if claimed is FaultType.DEPENDENCY_DOWN:
         named = np.nan_to_num(rows["fault_log_own"].to_numpy(dtype=float)) > 0
         deployed = rows["fault"].to_numpy() == FaultType.BAD_DEPLOY.value
-        return decisive & (named | deployed)
+        killed = rows["oom_killed"].to_numpy() > 0
+        return decisive & (named | deployed | killed)
     return np.zeros(len(rows), dtype=bool)
 
 
@@ -274,6 +288,7 @@ def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
             row.update({f"fault_{other.value}": float(other is fault) for other in FAULTS})
             row["supported"] = float(bool(sources))
             row["decisive"] = float(_decisive(fault, sources, moved, bool(log_own[i, f] > 0)))
+            row["oom_killed"] = float(OOM_RESTARTS in sources)
             row["support_sources"] = float(len(sources))
             row["moved_z"] = float(slog(signature_z[i, f]))
             own = row["moved_z"] if np.isfinite(row["moved_z"]) and sources else 0.0
@@ -286,7 +301,7 @@ def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:
             for kind in ("service", "database", "cache"):
                 row[f"kind_{kind}"] = float(table[f"kind_{kind}"][i])
             rows.append(row)
-    return pd.DataFrame(rows, columns=["service", "fault", "decisive", *FAULT_FEATURES])
+    return pd.DataFrame(rows, columns=["service", "fault", "decisive", "oom_killed", *FAULT_FEATURES])
 
 
 def _signature_strength(signals: CaseSignals) -> np.ndarray:

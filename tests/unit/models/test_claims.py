@@ -7,7 +7,7 @@ import pytest
 from models import DeployEvent, FaultType, Observations, Telemetry
 from models.ranking._analysis import type_faults
 from models.signals import deviations, metric_frame
-from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, support
+from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, overruling, support
 from models.signals._evidence import gather_evidence
 from models.signals._features import case_signals
 
@@ -156,6 +156,38 @@ def test_a_component_that_went_silent_changed_when_its_samples_stopped() -> None
     assert onsets["cart_cpu"] == onsets["cart_rps"] == -5.0
     lag = dict(zip(signals.services, signals.table["svc_onset_lag"], strict=True))
     assert lag["cart"] == 0.0 and lag["web"] > 0 and lag["api"] > 0  # the first to change
+
+
+def _restarted(memory_jump: float) -> dict[str, np.ndarray]:
+    restarts = np.zeros(500)
+    restarts[420:], restarts[460:] = 1, 2
+    return {
+        "cart_memory_rss": _series(1, memory_jump),
+        "cart_pod_restarts_total": restarts,
+        "cart_latency": _series(2, 30),
+        "web_latency": _series(3, 20),
+    }
+
+
+def test_restarts_as_its_memory_grew_are_an_oom_kill_that_explains_its_going_down() -> None:
+    signals = _signals(_restarted(memory_jump=40))
+    backed = support(signals, signals.position("cart"))
+    assert "restarts as its memory grew" in backed[FaultType.MEMORY]
+    assert backed[FaultType.DEPENDENCY_DOWN] == ["its containers restarting"]
+    rows = fault_table(signals, ["cart"])
+    memory = rows["fault"] == "memory"
+    assert rows.loc[memory, "decisive"].item() == 1.0 and rows.loc[memory, "oom_killed"].item() == 1.0
+    chosen = rows.loc[overruling(FaultType.DEPENDENCY_DOWN, rows), "fault"]
+    assert list(chosen) == ["memory"]
+
+
+def test_restarts_as_its_memory_fell_are_no_oom_kill() -> None:
+    # A crash loop starts each process with an empty heap: memory falls, nothing ran out of it.
+    signals = _signals(_restarted(memory_jump=-40))
+    backed = support(signals, signals.position("cart"))
+    assert "restarts as its memory grew" not in backed[FaultType.MEMORY]
+    rows = fault_table(signals, ["cart"])
+    assert not overruling(FaultType.DEPENDENCY_DOWN, rows).any()
 
 
 def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
