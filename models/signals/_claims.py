@@ -28,7 +28,7 @@ import pandas as pd
 
 from models.domain._types import FAULTS_BY_KIND, FaultType, MetricKind, ServiceKind
 from models.signals._features import FAULTS, CaseSignals
-from models.signals._frame import ONSET_THRESHOLD, slog
+from models.signals._frame import ONSET_THRESHOLD, SILENT_SHARE, slog
 
 #: What would support each fault type, in the words the report uses when it is missing.
 EVIDENCE_NEEDED: dict[FaultType, str] = {
@@ -128,7 +128,7 @@ def _moved_columns(signals: CaseSignals, position: int) -> list[tuple[int, float
         z = abs(float(found.peak[j]))
         # A metric that went silent at the change did not move: its last samples before the
         # silence say little of what broke, and the silence itself is the evidence (svc_missing).
-        if z > ONSET_THRESHOLD and found.persistence[j] > 0.05 and found.missing[j] <= 0.5:
+        if z > ONSET_THRESHOLD and found.persistence[j] > 0.05 and found.missing[j] <= SILENT_SHARE:
             moved.append((int(j), z))
     return moved
 
@@ -181,7 +181,7 @@ def support(
         (FaultType.ERRORS, value("trace_error_origin") > 0.05, "failing spans"),
         (FaultType.DB_SLOW_QUERY, value("db_long_running") > 0, "long-running statements"),
         (FaultType.DB_POOL_EXHAUSTED, value("db_usage") >= POOL_USAGE, "a database near max_connections"),
-        (FaultType.DEPENDENCY_DOWN, value("svc_missing") > 0.5, "its metrics stopped"),
+        (FaultType.DEPENDENCY_DOWN, value("svc_missing") > SILENT_SHARE, "its metrics stopped"),
         (FaultType.DEPENDENCY_DOWN, value("trace_vanished") > 0, "its spans stopped"),
         (FaultType.DEPENDENCY_DOWN, value("health_unreachable") > 0, "a failed health check"),
         (FaultType.DEPENDENCY_DOWN, value("pod_not_ready") + value("pod_crashloop") > 0, "pods not ready"),

@@ -9,7 +9,7 @@ import numpy as np
 from models.domain._hypothesis import Evidence
 from models.domain._types import FaultType, MetricKind
 from models.signals._features import FAULTS, METRIC_KINDS, CaseSignals
-from models.signals._frame import ONSET_THRESHOLD
+from models.signals._frame import ONSET_THRESHOLD, SILENT_SHARE
 
 #: Metric kinds to show first for each fault (the rest of the component's anomalies follow).
 _SHOW_FIRST: dict[FaultType, tuple[MetricKind, ...]] = {
@@ -78,7 +78,7 @@ def _metric_evidence(signals: CaseSignals, service: str, fault: FaultType) -> li
         )
     evidence: list[Evidence] = []
     missing = found.missing[columns]
-    if missing.max() > 0.5:
+    if missing.max() > SILENT_SHARE:
         evidence.append(
             Evidence(
                 kind="metric",

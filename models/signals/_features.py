@@ -22,7 +22,7 @@ from models.domain._telemetry import Telemetry, known_components
 from models.domain._topology import Topology, transitive_closure
 from models.domain._types import FaultType, MetricKind, ServiceKind, guess_service_kind
 from models.signals._deploys import deploys_in_logs
-from models.signals._frame import ONSET_THRESHOLD, Deviations, MetricFrame, slog
+from models.signals._frame import ONSET_THRESHOLD, SILENT_SHARE, Deviations, MetricFrame, slog
 from models.signals._scores import ColumnScores, column_scores
 
 METRIC_KINDS: tuple[MetricKind, ...] = tuple(kind for kind in MetricKind if kind is not MetricKind.OTHER)
@@ -274,7 +274,7 @@ def _metric_features(signals: CaseSignals) -> None:
     np.maximum.at(persistence, service, found.persistence)
     table["svc_persistence"] = np.where(has_metrics, persistence, np.nan)
     onset = np.full(n, np.inf)
-    timed = anomalous_column | (found.missing > 0.5)  # a metric that went silent changed too
+    timed = anomalous_column | (found.missing > SILENT_SHARE)  # a metric that went silent changed too
     np.fmin.at(onset, service[timed], found.onset[timed])
     onset = np.where(np.isfinite(onset), onset, np.nan)
     table["svc_onset"] = slog(onset)
@@ -288,7 +288,7 @@ def _metric_features(signals: CaseSignals) -> None:
         table["svc_anomalous_share"] = np.where(
             counts > 0, np.bincount(service, weights=anomalous_column, minlength=n) / counts, np.nan
         )
-    down = np.nan_to_num(table["svc_missing"]) > 0.5
+    down = np.nan_to_num(table["svc_missing"]) > SILENT_SHARE
     strong = (np.nan_to_num(table["svc_peak"]) > np.log1p(ONSET_THRESHOLD)) & (
         np.nan_to_num(table["svc_persistence"]) > 0.05
     )

@@ -29,6 +29,8 @@ SMOOTHING = 5
 ONSET_LOOKBACK = 60.0
 #: Samples skipped just before the change point when fitting the normal period.
 GUARD_SAMPLES = 3
+#: A metric missing this much more of the time since the change than before went silent.
+SILENT_SHARE = 0.5
 _Z_CAP = 1e4
 #: A normal period whose 90th percentile of |x| exceeds its median this many times spans magnitudes.
 SPAN_RATIO = 5.0
@@ -245,9 +247,10 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
     missing_values = np.isnan(frame.values)
     before_missing = missing_values[:split].mean(axis=0) if split else np.zeros(frame.n_columns)
     after_missing = missing_values[split:].mean(axis=0) if split < len(times) else np.zeros(frame.n_columns)
+    missing = after_missing - before_missing
     # A metric that went silent (its process stopped, its target no longer answers scrapes) changed
     # when its samples stopped, which no z shows: that is its onset (from the same lookback).
-    silent = after_missing - before_missing > 0.5
+    silent = missing > SILENT_SHARE
     if silent.any() and lookback < len(times):
         stopped = times[lookback + np.argmax(missing_values[lookback:], axis=0)] - change_point
         onset = np.where(silent, np.fmin(onset, stopped), onset)
@@ -262,7 +265,7 @@ def deviations(frame: MetricFrame, change_point: float) -> Deviations:
         level=level,
         persistence=persistence,
         onset=onset,
-        missing=after_missing - before_missing,
+        missing=missing,
         log_scale=spanning,
     )
 
