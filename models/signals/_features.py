@@ -27,6 +27,11 @@ from models.signals._log_words import LOG_PATTERNS
 from models.signals._scores import ColumnScores, column_scores
 
 METRIC_KINDS: tuple[MetricKind, ...] = tuple(kind for kind in MetricKind if kind is not MetricKind.OTHER)
+#: What every fault shows where it is felt (the component's callers too), rather than where it is.
+SYMPTOM_KINDS = frozenset({MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.TRAFFIC})
+#: The largest move of a component's metrics of a cause (CPU, pool, slow queries, ...; not
+#: ``SYMPTOM_KINDS``): as its size, its share of the incident's largest and its place.
+CAUSE_FEATURES: tuple[str, ...] = ("cause_peak", "cause_rel", "cause_rank")
 FAULTS: tuple[FaultType, ...] = tuple(FaultType)
 
 #: Deploys this long before the change point (seconds) may have caused it.
@@ -46,6 +51,7 @@ SERVICE_FEATURES: tuple[str, ...] = (
     "svc_peak",
     "svc_rel",
     "svc_rank",
+    *CAUSE_FEATURES,
     "svc_persistence",
     "svc_onset",
     "svc_onset_lag",
@@ -229,6 +235,7 @@ def _metric_features(signals: CaseSignals) -> None:
     peaks = np.where(strongest >= 0, found.peak[np.maximum(strongest, 0)], np.nan)
     for position, kind in enumerate(METRIC_KINDS):
         table[f"z_{kind.value}"] = slog(peaks[:, position])
+    _relative(table, "cause", slog(_largest(np.abs(peaks[:, [kind not in SYMPTOM_KINDS for kind in METRIC_KINDS]]))))
     anomalous_column = (abs_peak > ONSET_THRESHOLD) & (found.persistence > 0.05)
     has_metrics = np.bincount(service, minlength=n) > 0
     peak = np.full(n, -np.inf)
@@ -322,6 +329,23 @@ def _graph_features(signals: CaseSignals, topology: Topology | None, traces: pd.
         table["graph_first_on_path"] = np.where(
             finite, np.where(np.isfinite(later), (onset <= later + 1e-9).astype(float), 1.0), np.nan
         )
+
+
+def _largest(values: np.ndarray) -> np.ndarray:
+    """Per row, the largest value that is not NaN (NaN where there is none)."""
+    known = ~np.isnan(values).all(axis=1)
+    return np.where(known, np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1), np.nan)
+
+
+def _relative(table: dict[str, np.ndarray], name: str, values: np.ndarray) -> None:
+    """``name``'s ``_peak``, its share of the incident's largest (``_rel``) and its place from the
+    top as a share of the components (``_rank``); NaN where a component has no such value."""
+    known = np.isfinite(values)
+    best = values[known].max() if known.any() else np.nan
+    table[f"{name}_peak"] = values
+    table[f"{name}_rel"] = values / best if known.any() and best > 0 else np.full(len(values), np.nan)
+    place = _rank_from_top(np.where(known, values, -np.inf)) / max(len(values), 1)
+    table[f"{name}_rank"] = np.where(known, place, np.nan)
 
 
 def _rank_from_top(values: np.ndarray) -> np.ndarray:
