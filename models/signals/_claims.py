@@ -85,6 +85,11 @@ _POOL_METRIC = re.compile(r"pool|hikari|pending|acquire|checkout.?wait")
 #: Restarts as its memory grew: the kernel's OOM killer at the container's limit (kube-state-metrics'
 #: last-terminated reason says so where it is scraped; a restart count alone does not).
 OOM_RESTARTS = "restarts as its memory grew"
+#: Memory this many times its median in the ``OOM_LOOKBACK`` samples before a restart grew until the
+#: container was killed; a crash loop restarts at its usual level, and a garbage-collected heap's
+#: sawtooth (the JVM's used heap) peaks at about 1.5 times its median or less.
+OOM_GROWTH = 1.5
+OOM_LOOKBACK = 30
 #: A database snapshot this full supports an exhausted pool.
 POOL_USAGE = 0.8
 #: A cache hit ratio below this supports a cache fault.
@@ -162,7 +167,11 @@ def support(
     for fault, kinds in _KINDS.items():
         if fault in found:
             found[fault] += [f"{kind.value} metric" for kind in kinds if kind in moved]
-    if FaultType.MEMORY in found and MetricKind.RESTARTS in moved and _rose(signals, moved_columns, MetricKind.MEMORY):
+    if (
+        FaultType.MEMORY in found
+        and MetricKind.RESTARTS in moved
+        and (_rose(signals, moved_columns, MetricKind.MEMORY) or _grew_until_restarted(signals, position))
+    ):
         found[FaultType.MEMORY].append(OOM_RESTARTS)
     pool = FaultType.DB_POOL_EXHAUSTED
     if signals.kinds[name] is ServiceKind.SERVICE and pool in found:
@@ -210,6 +219,32 @@ def _rose(signals: CaseSignals, moved_columns: list[tuple[int, float]], kind: Me
     return any(signals.frame.kinds[j] == kind.value and signals.deviations.peak[j] > 0 for j, _ in moved_columns)
 
 
+def _grew_until_restarted(signals: CaseSignals, position: int) -> bool:
+    """Whether a memory metric of the component stood at ``OOM_GROWTH`` times its usual level or more
+    just before one of its restarts: a leak that grows until the kernel kills the container, whose
+    memory then starts low again. Such a sawtooth has no change point of its own (the leak began
+    before the window; the normal period holds its climb), so its z-score says nothing."""
+    frame = signals.frame
+    columns = np.flatnonzero(frame.service_of == position)
+    memory = [j for j in columns if frame.kinds[j] == MetricKind.MEMORY.value]
+    for j in (j for j in columns if frame.kinds[j] == MetricKind.RESTARTS.value):
+        # A counter's values are its per-second rate (``_counters``): a restart is a rate above zero.
+        counts = frame.filled[:, j]
+        restarted = np.flatnonzero(counts > 0) if frame.counters[j] else np.flatnonzero(np.diff(counts) > 0) + 1
+        if not restarted.size:
+            continue
+        for m in memory:
+            values = frame.values[:, m]
+            usual = np.nanmedian(values) if np.isfinite(values).any() else np.nan
+            if not usual > 0:
+                continue
+            for at in restarted[np.r_[True, np.diff(restarted) > 1]]:  # the first sample of each restart
+                before = values[max(0, at - OOM_LOOKBACK) : at]
+                if np.isfinite(before).any() and np.nanmax(before) >= OOM_GROWTH * usual:
+                    return True
+    return False
+
+
 def missing_evidence(signals: CaseSignals, position: int, chosen: FaultType) -> list[str]:
     """For the faults a component of its kind may have that nothing here supports, what would."""
     backed = support(signals, position)
@@ -241,16 +276,20 @@ def overruling(claimed: FaultType, rows: pd.DataFrame) -> np.ndarray:
     decisive cause explains the symptoms; named in the component's own logs (out of memory, no
     space left), or a rollout of it just before the change (a release that crashes or cannot start
     leaves it refusing connections) or an OOM kill (restarts as its memory grew), it also explains
-    the component going down."""
+    the component going down. An OOM kill explains any other resource claim too: a heap that fills
+    keeps its garbage collector busy (the CPU of a leak), and only a rollout that brought the leak
+    explains it in turn."""
     decisive = rows["decisive"].to_numpy() > 0
+    killed = rows["oom_killed"].to_numpy() > 0
     if claimed in SYMPTOMS:
         return decisive
     if claimed is FaultType.DEPENDENCY_DOWN:
         named = np.nan_to_num(rows["fault_log_own"].to_numpy(dtype=float)) > 0
         deployed = rows["fault"].to_numpy() == FaultType.BAD_DEPLOY.value
-        killed = rows["oom_killed"].to_numpy() > 0
         return decisive & (named | deployed | killed)
-    return np.zeros(len(rows), dtype=bool)
+    if claimed in (FaultType.MEMORY, FaultType.BAD_DEPLOY):
+        return np.zeros(len(rows), dtype=bool)
+    return killed
 
 
 def fault_table(signals: CaseSignals, services: list[str]) -> pd.DataFrame:

@@ -190,6 +190,26 @@ def test_restarts_as_its_memory_fell_are_no_oom_kill() -> None:
     assert not overruling(FaultType.DEPENDENCY_DOWN, rows).any()
 
 
+def test_a_leak_that_grew_until_its_restart_is_an_oom_kill_that_explains_its_busy_cpu() -> None:
+    # The heap has climbed since long before the change, the container is killed at its limit and
+    # starts low; the memory's z-score says nothing of it (its normal period is the climb), while
+    # the CPU, busy with garbage collection, moved far.
+    memory = np.full(500, 800.0)
+    memory[150:430] = 800.0 + np.arange(280) * 5.0
+    memory[430:] = 600.0 + np.arange(70) * 5.0
+    restarts = np.zeros(500)
+    restarts[430:] = 1.0
+    columns = {"cart_memory_rss": memory, "cart_cpu": _series(1, 200), "cart_latency": _series(2, 30)}
+    signals = _signals({**columns, "cart_pod_restarts_total": restarts})
+    assert "restarts as its memory grew" in support(signals, signals.position("cart"))[FaultType.MEMORY]
+    rows = fault_table(signals, ["cart"])
+    assert list(rows.loc[overruling(FaultType.CPU, rows), "fault"]) == ["memory"]
+    assert not overruling(FaultType.BAD_DEPLOY, rows).any()  # a rollout that brought the leak explains it
+    steady = 1200.0 + np.random.default_rng(3).normal(0, 5, 500)
+    crashed = _signals({**columns, "cart_memory_rss": steady, "cart_pod_restarts_total": restarts})
+    assert support(crashed, crashed.position("cart"))[FaultType.MEMORY] == []  # no leak, no kill: a crash
+
+
 def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
     signals = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300), "cart_errors": _series(3, 100)})
     rows = fault_table(signals, ["cart"]).set_index("fault")
