@@ -30,7 +30,8 @@ METRIC_KINDS: tuple[MetricKind, ...] = tuple(kind for kind in MetricKind if kind
 #: What every fault shows where it is felt (the component's callers too), rather than where it is.
 SYMPTOM_KINDS = frozenset({MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.TRAFFIC})
 #: The largest move of a component's metrics of a cause (CPU, pool, slow queries, ...; not
-#: ``SYMPTOM_KINDS``): as its size, its share of the incident's largest and its place.
+#: ``SYMPTOM_KINDS``): as its size, its share of the incident's largest and its place. A component
+#: whose metrics went silent moved as far as anything in the incident did.
 CAUSE_FEATURES: tuple[str, ...] = ("cause_peak", "cause_rel", "cause_rank")
 FAULTS: tuple[FaultType, ...] = tuple(FaultType)
 
@@ -235,7 +236,6 @@ def _metric_features(signals: CaseSignals) -> None:
     peaks = np.where(strongest >= 0, found.peak[np.maximum(strongest, 0)], np.nan)
     for position, kind in enumerate(METRIC_KINDS):
         table[f"z_{kind.value}"] = slog(peaks[:, position])
-    _relative(table, "cause", slog(_largest(np.abs(peaks[:, [kind not in SYMPTOM_KINDS for kind in METRIC_KINDS]]))))
     anomalous_column = (abs_peak > ONSET_THRESHOLD) & (found.persistence > 0.05)
     has_metrics = np.bincount(service, minlength=n) > 0
     peak = np.full(n, -np.inf)
@@ -265,6 +265,10 @@ def _metric_features(signals: CaseSignals) -> None:
             counts > 0, np.bincount(service, weights=anomalous_column, minlength=n) / counts, np.nan
         )
     down = np.nan_to_num(table["svc_missing"]) > SILENT_SHARE
+    cause = _largest(np.abs(peaks[:, [kind not in SYMPTOM_KINDS for kind in METRIC_KINDS]]))
+    # A component that stopped answering moved off the scale: as far as anything in the incident.
+    cause = np.where(down, max(np.nanmax(abs_peak, initial=0.0), np.nanmax(cause, initial=0.0)), cause)
+    _relative(table, "cause", slog(cause))
     strong = (np.nan_to_num(table["svc_peak"]) > np.log1p(ONSET_THRESHOLD)) & (
         np.nan_to_num(table["svc_persistence"]) > 0.05
     )

@@ -37,3 +37,17 @@ def test_the_largest_move_of_a_cause_metric_is_the_database_s_not_its_callers_la
     assert table["cause_rank"]["orders-db"] == 0.0 and table["cause_rel"]["orders-db"] == 1.0
     assert table["cause_rank"]["checkout"] > 0 and table["cause_rel"]["checkout"] < 0.5
     assert np.isnan(table["cause_peak"]["web"])  # no metric of a cause: unknown, not small
+
+
+def test_a_component_that_went_silent_moved_as_far_as_anything_did() -> None:
+    # cart's process died: its metrics stopped. Its callers' errors and CPU rose far.
+    silent = {f"cart_{metric}": _series(seed) for seed, metric in enumerate(("cpu", "latency"), start=1)}
+    for values in silent.values():
+        values[398:] = np.nan
+    frame = pd.DataFrame(
+        {"time": T0 + np.arange(500), **silent, "web_errors": _series(4, 300), "web_cpu": _series(5, 40)}
+    )
+    metrics = metric_frame(Telemetry(metrics=frame))
+    signals = case_signals(metrics, deviations(metrics, T0 + 400), Telemetry(metrics=frame), None, None)
+    rank = dict(zip(signals.services, signals.table["cause_rank"], strict=True))
+    assert rank["cart"] == 0.0 and rank["web"] > 0
