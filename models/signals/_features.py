@@ -265,9 +265,11 @@ def _metric_features(signals: CaseSignals) -> None:
             counts > 0, np.bincount(service, weights=anomalous_column, minlength=n) / counts, np.nan
         )
     down = np.nan_to_num(table["svc_missing"]) > SILENT_SHARE
-    cause = _largest(np.abs(peaks[:, [kind not in SYMPTOM_KINDS for kind in METRIC_KINDS]]))
-    # A component that stopped answering moved off the scale: as far as anything in the incident.
-    cause = np.where(down, max(np.nanmax(abs_peak, initial=0.0), np.nanmax(cause, initial=0.0)), cause)
+    # fmax skips NaN: a component with no metric of a cause keeps NaN (unknown, not small).
+    cause = np.fmax.reduce(np.abs(peaks[:, [kind not in SYMPTOM_KINDS for kind in METRIC_KINDS]]), axis=1)
+    # A component that stopped answering moved off the scale: as far as anything in the incident
+    # (every cause move is one of ``abs_peak``).
+    cause = np.where(down, np.nanmax(abs_peak, initial=0.0), cause)
     _relative(table, "cause", slog(cause))
     strong = (np.nan_to_num(table["svc_peak"]) > np.log1p(ONSET_THRESHOLD)) & (
         np.nan_to_num(table["svc_persistence"]) > 0.05
@@ -333,12 +335,6 @@ def _graph_features(signals: CaseSignals, topology: Topology | None, traces: pd.
         table["graph_first_on_path"] = np.where(
             finite, np.where(np.isfinite(later), (onset <= later + 1e-9).astype(float), 1.0), np.nan
         )
-
-
-def _largest(values: np.ndarray) -> np.ndarray:
-    """Per row, the largest value that is not NaN (NaN where there is none)."""
-    known = ~np.isnan(values).all(axis=1)
-    return np.where(known, np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1), np.nan)
 
 
 def _relative(table: dict[str, np.ndarray], name: str, values: np.ndarray) -> None:
