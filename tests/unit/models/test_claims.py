@@ -10,26 +10,12 @@ from models.signals import deviations, metric_frame
 from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, overruling, support
 from models.signals._evidence import gather_evidence
 from models.signals._features import case_signals
-
-T0 = 1_700_000_000.0
-
-
-def _signals(columns: dict[str, np.ndarray], observations: Observations | None = None):
-    frame = pd.DataFrame({"time": T0 + np.arange(500), **columns})
-    metrics = metric_frame(Telemetry(metrics=frame))
-    found = deviations(metrics, T0 + 400)
-    return case_signals(metrics, found, Telemetry(metrics=frame), None, observations)
-
-
-def _series(seed: int, jump: float = 0.0) -> np.ndarray:
-    values = 100 + np.random.default_rng(seed).normal(0, 1, 500)
-    values[400:] += jump
-    return values
+from tests.unit.models._signals import T0, noisy_series, signals_of
 
 
 def test_a_database_whose_latency_moved_is_not_claimed_to_have_a_full_pool() -> None:
-    signals = _signals(
-        {"orders-db_latency": _series(1, 30), "orders-db_cpu": _series(2), "api_latency": _series(3, 20)}
+    signals = signals_of(
+        {"orders-db_latency": noisy_series(1, 30), "orders-db_cpu": noisy_series(2), "api_latency": noisy_series(3, 20)}
     )
     backed = support(signals, signals.position("orders-db"))
     assert backed[FaultType.LATENCY] == ["latency metric"]
@@ -40,18 +26,18 @@ def test_a_database_whose_latency_moved_is_not_claimed_to_have_a_full_pool() -> 
 
 
 def test_a_connection_count_that_moved_supports_an_exhausted_pool() -> None:
-    signals = _signals({"orders-db_connections": _series(1, 40), "orders-db_latency": _series(2, 30)})
+    signals = signals_of({"orders-db_connections": noisy_series(1, 40), "orders-db_latency": noisy_series(2, 30)})
     backed = support(signals, signals.position("orders-db"))
     assert backed[FaultType.DB_POOL_EXHAUSTED] == ["connections metric"]
 
 
 def test_a_service_s_pool_is_supported_by_its_pool_metrics_not_by_its_tcp_connections() -> None:
-    signals = _signals(
+    signals = signals_of(
         {
-            "checkout_hikaricp_connections_pending": _series(1, 40),
-            "checkout_latency": _series(2, 30),
-            "web_tcp_connections_active": _series(3, 40),
-            "web_latency": _series(4, 30),
+            "checkout_hikaricp_connections_pending": noisy_series(1, 40),
+            "checkout_latency": noisy_series(2, 30),
+            "web_tcp_connections_active": noisy_series(3, 40),
+            "web_latency": noisy_series(4, 30),
         }
     )
     assert support(signals, signals.position("checkout"))[FaultType.DB_POOL_EXHAUSTED] == ["pool metric"]
@@ -59,10 +45,10 @@ def test_a_service_s_pool_is_supported_by_its_pool_metrics_not_by_its_tcp_connec
 
 
 def test_a_deploy_supports_a_bad_deploy_and_nothing_else_does() -> None:
-    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
-    assert support(_signals(columns), 0)[FaultType.BAD_DEPLOY] == []
+    columns = {"cart_errors": noisy_series(1, 50), "cart_latency": noisy_series(2)}
+    assert support(signals_of(columns), 0)[FaultType.BAD_DEPLOY] == []
     deployed = Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")])
-    signals = _signals(columns, deployed)
+    signals = signals_of(columns, deployed)
     assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
 
 
@@ -80,7 +66,7 @@ def _lines(service: str, seconds: list[float], message: str, level: str = "INFO"
 def test_start_up_lines_just_before_the_change_are_a_rollout() -> None:
     # Four replicas of cart start one after the other (version 2.4.1), then its errors rise; the
     # platform's rollout history is not at hand, the logs are.
-    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2), "web_latency": _series(3)}
+    columns = {"cart_errors": noisy_series(1, 50), "cart_latency": noisy_series(2), "web_latency": noisy_series(3)}
     started = "[main] c.s.Application - Started CartApplication in 14.2 seconds (version 2.4.1)"
     signals = _with_logs(columns, _lines("cart", [385, 410, 440, 470], started))
     assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
@@ -94,7 +80,7 @@ def test_start_up_lines_just_before_the_change_are_a_rollout() -> None:
 
 def test_a_restart_after_the_change_is_not_its_cause() -> None:
     # It failed, then came back: the start-up line follows the change by more than one sample.
-    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
+    columns = {"cart_errors": noisy_series(1, 50), "cart_latency": noisy_series(2)}
     crashed = pd.concat(
         [_lines("cart", [401], "panic: runtime error", "ERROR"), _lines("cart", [404], "Server listening on port 8080")]
     )
@@ -106,7 +92,7 @@ def test_a_restart_after_the_change_is_not_its_cause() -> None:
 
 
 def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
-    signals = _signals({"node-1_value": _series(1, 20), "node-2_value": _series(2)})
+    signals = signals_of({"node-1_value": noisy_series(1, 20), "node-2_value": noisy_series(2)})
     backed = support(signals, signals.position("node-1"))
     assert {fault for fault, sources in backed.items() if sources} == {FaultType.ANOMALY}
     rows = fault_table(signals, ["node-1"])
@@ -117,11 +103,11 @@ def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
 def test_a_container_that_restarts_supports_its_being_down_and_says_so_first() -> None:
     restarts = np.zeros(500)
     restarts[410:], restarts[445:] = 1, 2  # kube-state-metrics' counter: killed twice after the change
-    signals = _signals(
+    signals = signals_of(
         {
             "cart_kube_pod_container_status_restarts_total": restarts,
-            "cart_latency": _series(1, 30),
-            "web_latency": _series(2, 20),
+            "cart_latency": noisy_series(1, 30),
+            "web_latency": noisy_series(2, 20),
         }
     )
     backed = support(signals, signals.position("cart"))
@@ -135,9 +121,9 @@ def test_a_container_that_restarts_supports_its_being_down_and_says_so_first() -
 def test_a_spike_that_settles_below_normal_is_told_as_a_spike() -> None:
     # A retransmit rate that jumps, then stays a little under its old level: the level since the
     # change is lower than before, so "rose from 100 to 90" would contradict itself.
-    spiky = _series(1)
+    spiky = noisy_series(1)
     spiky[400:420], spiky[420:] = 200.0, 90.0 + np.random.default_rng(2).normal(0, 0.2, 80)
-    signals = _signals({"cart_tcp_retransmits": spiky, "cart_latency": _series(3, 30)})
+    signals = signals_of({"cart_tcp_retransmits": spiky, "cart_latency": noisy_series(3, 30)})
     line = next(
         item
         for item in gather_evidence(signals, "cart", FaultType.NETWORK_ERRORS)
@@ -148,10 +134,10 @@ def test_a_spike_that_settles_below_normal_is_told_as_a_spike() -> None:
 
 def test_a_component_that_went_silent_changed_when_its_samples_stopped() -> None:
     # cart's process died 5 s before the change point; its callers' errors rose at the change.
-    silent = {f"cart_{metric}": _series(seed) for seed, metric in enumerate(("cpu", "latency", "rps"), start=1)}
+    silent = {f"cart_{metric}": noisy_series(seed) for seed, metric in enumerate(("cpu", "latency", "rps"), start=1)}
     for values in silent.values():
         values[395:] = np.nan
-    signals = _signals({**silent, "web_errors": _series(4, 50), "api_errors": _series(5, 40)})
+    signals = signals_of({**silent, "web_errors": noisy_series(4, 50), "api_errors": noisy_series(5, 40)})
     onsets = dict(zip(signals.frame.columns, signals.deviations.onset, strict=True))
     assert onsets["cart_cpu"] == onsets["cart_rps"] == -5.0
     lag = dict(zip(signals.services, signals.table["svc_onset_lag"], strict=True))
@@ -162,15 +148,15 @@ def _restarted(memory_jump: float) -> dict[str, np.ndarray]:
     restarts = np.zeros(500)
     restarts[420:], restarts[460:] = 1, 2
     return {
-        "cart_memory_rss": _series(1, memory_jump),
+        "cart_memory_rss": noisy_series(1, memory_jump),
         "cart_pod_restarts_total": restarts,
-        "cart_latency": _series(2, 30),
-        "web_latency": _series(3, 20),
+        "cart_latency": noisy_series(2, 30),
+        "web_latency": noisy_series(3, 20),
     }
 
 
 def test_restarts_as_its_memory_grew_are_an_oom_kill_that_explains_its_going_down() -> None:
-    signals = _signals(_restarted(memory_jump=40))
+    signals = signals_of(_restarted(memory_jump=40))
     backed = support(signals, signals.position("cart"))
     assert "restarts as its memory grew" in backed[FaultType.MEMORY]
     assert backed[FaultType.DEPENDENCY_DOWN] == ["its containers restarting"]
@@ -183,7 +169,7 @@ def test_restarts_as_its_memory_grew_are_an_oom_kill_that_explains_its_going_dow
 
 def test_restarts_as_its_memory_fell_are_no_oom_kill() -> None:
     # A crash loop starts each process with an empty heap: memory falls, nothing ran out of it.
-    signals = _signals(_restarted(memory_jump=-40))
+    signals = signals_of(_restarted(memory_jump=-40))
     backed = support(signals, signals.position("cart"))
     assert "restarts as its memory grew" not in backed[FaultType.MEMORY]
     rows = fault_table(signals, ["cart"])
@@ -199,19 +185,21 @@ def test_a_leak_that_grew_until_its_restart_is_an_oom_kill_that_explains_its_bus
     memory[430:] = 600.0 + np.arange(70) * 5.0
     restarts = np.zeros(500)
     restarts[430:] = 1.0
-    columns = {"cart_memory_rss": memory, "cart_cpu": _series(1, 200), "cart_latency": _series(2, 30)}
-    signals = _signals({**columns, "cart_pod_restarts_total": restarts})
+    columns = {"cart_memory_rss": memory, "cart_cpu": noisy_series(1, 200), "cart_latency": noisy_series(2, 30)}
+    signals = signals_of({**columns, "cart_pod_restarts_total": restarts})
     assert "restarts as its memory grew" in support(signals, signals.position("cart"))[FaultType.MEMORY]
     rows = fault_table(signals, ["cart"])
     assert list(rows.loc[overruling(FaultType.CPU, rows), "fault"]) == ["memory"]
     assert not overruling(FaultType.BAD_DEPLOY, rows).any()  # a rollout that brought the leak explains it
     steady = 1200.0 + np.random.default_rng(3).normal(0, 5, 500)
-    crashed = _signals({**columns, "cart_memory_rss": steady, "cart_pod_restarts_total": restarts})
+    crashed = signals_of({**columns, "cart_memory_rss": steady, "cart_pod_restarts_total": restarts})
     assert support(crashed, crashed.position("cart"))[FaultType.MEMORY] == []  # no leak, no kill: a crash
 
 
 def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None:
-    signals = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300), "cart_errors": _series(3, 100)})
+    signals = signals_of(
+        {"cart_cpu": noisy_series(1, 200), "cart_latency": noisy_series(2, 300), "cart_errors": noisy_series(3, 100)}
+    )
     rows = fault_table(signals, ["cart"]).set_index("fault")
     assert rows.loc["cpu", "decisive"] == 1.0
     assert rows.loc["latency", "decisive"] == 0.0 and rows.loc["errors", "decisive"] == 0.0
@@ -221,7 +209,7 @@ def test_a_cause_that_moved_far_is_decisive_and_the_symptoms_never_are() -> None
 def test_a_cause_that_moved_a_little_is_supported_but_not_decisive() -> None:
     # Past the detection threshold (it moved), far below DECISIVE_Z: a busier CPU beside a slow
     # dependency is what every caller shows.
-    signals = _signals({"cart_cpu": _series(1, 8), "cart_latency": _series(2, 300)})
+    signals = signals_of({"cart_cpu": noisy_series(1, 8), "cart_latency": noisy_series(2, 300)})
     rows = fault_table(signals, ["cart"]).set_index("fault")
     assert rows.loc["cpu", "supported"] == 1.0 and rows.loc["cpu", "decisive"] == 0.0
 
@@ -238,16 +226,16 @@ class _PrefersSymptoms:
 
 
 def test_a_symptom_is_the_diagnosis_only_when_no_cause_is_decisive() -> None:
-    saturated = _signals({"cart_cpu": _series(1, 200), "cart_latency": _series(2, 300)})
+    saturated = signals_of({"cart_cpu": noisy_series(1, 200), "cart_latency": noisy_series(2, 300)})
     assert type_faults(_PrefersSymptoms(), fault_table(saturated, ["cart"]))["cart"][0] is FaultType.CPU
-    busy = _signals({"cart_cpu": _series(1, 8), "cart_latency": _series(2, 300)})
+    busy = signals_of({"cart_cpu": noisy_series(1, 8), "cart_latency": noisy_series(2, 300)})
     assert type_faults(_PrefersSymptoms(), fault_table(busy, ["cart"]))["cart"][0] is FaultType.LATENCY
 
 
 def test_a_deploy_just_before_the_change_is_the_diagnosis_over_the_errors_it_caused() -> None:
-    columns = {"cart_errors": _series(1, 50), "cart_latency": _series(2)}
-    assert type_faults(_PrefersSymptoms(), fault_table(_signals(columns), ["cart"]))["cart"][0] is FaultType.ERRORS
-    deployed = _signals(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
+    columns = {"cart_errors": noisy_series(1, 50), "cart_latency": noisy_series(2)}
+    assert type_faults(_PrefersSymptoms(), fault_table(signals_of(columns), ["cart"]))["cart"][0] is FaultType.ERRORS
+    deployed = signals_of(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
     assert type_faults(_PrefersSymptoms(), fault_table(deployed, ["cart"]))["cart"][0] is FaultType.BAD_DEPLOY
 
 
@@ -263,7 +251,7 @@ class _PrefersDown:
 
 @pytest.mark.parametrize("level", ["ERROR", "PANIC", "E", "3"])  # Go's panic, klog's letter, syslog's err
 def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it(level: str) -> None:
-    memory, latency = _series(1, 50), _series(2, 30)
+    memory, latency = noisy_series(1, 50), noisy_series(2, 30)
     memory[405:] = np.nan  # killed: it stops reporting
     frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_memory": memory, "cart_latency": latency})
     quiet = Telemetry(metrics=frame)
@@ -288,18 +276,18 @@ def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it(level: str
 
 
 def test_a_component_down_just_after_its_rollout_went_down_of_the_rollout() -> None:
-    latency = _series(2, 30)
+    latency = noisy_series(2, 30)
     latency[405:] = np.nan  # it stops answering
-    columns = {"cart_latency": latency, "cart_errors": _series(1)}
-    quiet = _signals(columns)
-    deployed = _signals(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
+    columns = {"cart_latency": latency, "cart_errors": noisy_series(1)}
+    quiet = signals_of(columns)
+    deployed = signals_of(columns, Observations(deploys=[DeployEvent(service="cart", time=T0 + 380, revision="r2")]))
     assert support(deployed, deployed.position("cart"))[FaultType.DEPENDENCY_DOWN]
     assert type_faults(_PrefersDown(), fault_table(quiet, ["cart"]))["cart"][0] is FaultType.DEPENDENCY_DOWN
     assert type_faults(_PrefersDown(), fault_table(deployed, ["cart"]))["cart"][0] is FaultType.BAD_DEPLOY
 
 
 def _own_log_support(message: str) -> list[str]:
-    frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_latency": _series(1, 30)})
+    frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_latency": noisy_series(1, 30)})
     logs = pd.DataFrame({"time": T0 + 402 + np.arange(5), "service": "cart", "level": "ERROR", "message": message})
     telemetry = Telemetry(metrics=frame, logs=logs)
     metrics = metric_frame(telemetry)
