@@ -143,6 +143,12 @@ _METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
             r"slow|query.?time|long.?running|lock.?(wait|time)|locks?.?wait|deadlock|max_tx_duration|stat_statements"
         ),
     ),
+    # A caller's failed connects are its errors (the callee is down or unreachable), unless the
+    # refusal names a limit: a full pool or ``max_connections`` is a connection count that ran out.
+    (
+        MetricKind.ERRORS,
+        re.compile(r"^(?!.*(max.?conn|pool|hikari|reject)).*(conn\w*?(err|fail|refus|timeout)|(err|fail)\w*?conn)"),
+    ),
     (
         MetricKind.CONNECTIONS,
         re.compile(r"conn|threads.?(connected|running)|pool|numbackends|stat_activity_count|active.?sessions"),

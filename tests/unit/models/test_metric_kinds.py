@@ -57,6 +57,13 @@ REAL_NAMES: dict[str, MetricKind] = {
     "http_request_duration_seconds_bucket": MetricKind.LATENCY,
     "http_requests_total": MetricKind.TRAFFIC,
     "http_server_errors_total": MetricKind.ERRORS,
+    # Envoy's upstream cluster: a caller whose connects fail has errors; its callee is down
+    "envoy_cluster_upstream_cx_connect_fail": MetricKind.ERRORS,
+    "envoy_cluster_upstream_cx_connect_timeout": MetricKind.ERRORS,
+    # ... but refusals at a limit are a connection count that ran out
+    "hikaricp_connections_timeout_total": MetricKind.CONNECTIONS,
+    "redis_rejected_connections_total": MetricKind.CONNECTIONS,
+    "mysql_global_status_connection_errors_max_connections": MetricKind.CONNECTIONS,
     # kube-state-metrics: a container that restarts was killed or crashed, whatever the name's "status"
     "kube_pod_container_status_restarts_total": MetricKind.RESTARTS,
 }
