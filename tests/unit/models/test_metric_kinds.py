@@ -56,6 +56,11 @@ REAL_NAMES: dict[str, MetricKind] = {
     "hikaricp_connections_pending": MetricKind.CONNECTIONS,
     "http_request_duration_seconds_bucket": MetricKind.LATENCY,
     "http_requests_total": MetricKind.TRAFFIC,
+    "http_server_requests_seconds_sum": MetricKind.LATENCY,
+    "http_server_requests_seconds_max": MetricKind.LATENCY,
+    "http_server_requests_seconds_count": MetricKind.TRAFFIC,
+    "grpc_server_handling_seconds_bucket": MetricKind.LATENCY,
+    "envoy_cluster_upstream_rq_time_bucket": MetricKind.LATENCY,
     "http_server_errors_total": MetricKind.ERRORS,
     # Envoy's upstream cluster: a caller whose connects fail has errors; its callee is down
     "envoy_cluster_upstream_cx_connect_fail": MetricKind.ERRORS,
