@@ -147,7 +147,10 @@ _METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
     # refusal names a limit: a full pool or ``max_connections`` is a connection count that ran out.
     (
         MetricKind.ERRORS,
-        re.compile(r"^(?!.*(max.?conn|pool|hikari|reject)).*(conn\w*?(err|fail|refus|timeout)|(err|fail)\w*?conn)"),
+        re.compile(
+            r"^(?!.*(max.?conn|pool|hikari|reject))"
+            r".*(conn\w*?[-_.](err|fail|refus|timeout)|(^|[-_.])(err|fail)\w*?[-_.]\w*?conn)"
+        ),
     ),
     (
         MetricKind.CONNECTIONS,
