@@ -164,8 +164,12 @@ _METRIC_RULES: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
     (MetricKind.ERRORS, re.compile(r"err|5xx|fail|exception")),
     # A histogram of request times (Micrometer's http_server_requests_seconds, gRPC's
     # grpc_server_handling_seconds, Envoy's upstream_rq_time) is latency; its _count is traffic.
-    (MetricKind.LATENCY, re.compile(r"(requests?|handling|rpc|calls?)_seconds(?!_count)|rq_time")),
-    (MetricKind.LATENCY, re.compile(r"lat|duration|response.?time|^p\d\d|\bp\d\d|rt$")),
+    (
+        MetricKind.LATENCY,
+        re.compile(
+            r"lat|duration|response.?time|^p\d\d|\bp\d\d|rt$|(requests?|handling|rpc|calls?)_seconds(?!_count)|rq_time"
+        ),
+    ),
     (MetricKind.CPU, re.compile(r"cpu|load")),
     (MetricKind.MEMORY, re.compile(r"mem|rss|heap|oom")),
     (MetricKind.DISK, re.compile(r"disk|^fs|_fs|iops|inode|^io$|^io[-_]|write.?bytes|read.?bytes")),
