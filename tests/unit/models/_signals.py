@@ -18,8 +18,11 @@ def noisy_series(seed: int, jump: float = 0.0) -> np.ndarray:
     return values
 
 
-def signals_of(columns: dict[str, np.ndarray], observations: Observations | None = None) -> CaseSignals:
-    """The signals ``analyze`` reads from these metric columns (``service_metric``) at ``ALERT_TIME``."""
-    frame = pd.DataFrame({"time": T0 + np.arange(500), **columns})
-    metrics = metric_frame(Telemetry(metrics=frame))
-    return case_signals(metrics, deviations(metrics, ALERT_TIME), Telemetry(metrics=frame), None, observations)
+def signals_of(
+    columns: dict[str, np.ndarray], observations: Observations | None = None, *, logs: pd.DataFrame | None = None
+) -> CaseSignals:
+    """The signals ``analyze`` reads from these metric columns (``service_metric``), and ``logs``, at
+    ``ALERT_TIME``."""
+    telemetry = Telemetry(metrics=pd.DataFrame({"time": T0 + np.arange(500), **columns}), logs=logs)
+    metrics = metric_frame(telemetry)
+    return case_signals(metrics, deviations(metrics, ALERT_TIME), telemetry, None, observations)

@@ -4,12 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import DeployEvent, FaultType, Observations, Telemetry
+from models import DeployEvent, FaultType, Observations
 from models.ranking._analysis import type_faults
-from models.signals import deviations, metric_frame
 from models.signals._claims import FAULT_FEATURES, fault_table, missing_evidence, overruling, support
 from models.signals._evidence import gather_evidence
-from models.signals._features import case_signals
 from tests.unit.models._signals import T0, noisy_series, signals_of
 
 
@@ -52,13 +50,6 @@ def test_a_deploy_supports_a_bad_deploy_and_nothing_else_does() -> None:
     assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
 
 
-def _with_logs(columns: dict[str, np.ndarray], logs: pd.DataFrame):
-    frame = pd.DataFrame({"time": T0 + np.arange(500), **columns})
-    telemetry = Telemetry(metrics=frame, logs=logs)
-    metrics = metric_frame(telemetry)
-    return case_signals(metrics, deviations(metrics, T0 + 400), telemetry, None, None)
-
-
 def _lines(service: str, seconds: list[float], message: str, level: str = "INFO") -> pd.DataFrame:
     return pd.DataFrame({"time": [T0 + s for s in seconds], "service": service, "level": level, "message": message})
 
@@ -68,7 +59,7 @@ def test_start_up_lines_just_before_the_change_are_a_rollout() -> None:
     # platform's rollout history is not at hand, the logs are.
     columns = {"cart_errors": noisy_series(1, 50), "cart_latency": noisy_series(2), "web_latency": noisy_series(3)}
     started = "[main] c.s.Application - Started CartApplication in 14.2 seconds (version 2.4.1)"
-    signals = _with_logs(columns, _lines("cart", [385, 410, 440, 470], started))
+    signals = signals_of(columns, logs=_lines("cart", [385, 410, 440, 470], started))
     assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == ["a deploy just before the change"]
     assert support(signals, signals.position("web"))[FaultType.BAD_DEPLOY] == []
     [deploy] = signals.observations.deploys
@@ -84,11 +75,11 @@ def test_a_restart_after_the_change_is_not_its_cause() -> None:
     crashed = pd.concat(
         [_lines("cart", [401], "panic: runtime error", "ERROR"), _lines("cart", [404], "Server listening on port 8080")]
     )
-    signals = _with_logs(columns, crashed)
+    signals = signals_of(columns, logs=crashed)
     assert support(signals, signals.position("cart"))[FaultType.BAD_DEPLOY] == []
     # Routine chatter that merely mentions starting is no start-up line.
     chatter = _lines("cart", [380], "started processing batch 42; listening for more")
-    assert _with_logs(columns, chatter).observations.deploys == []
+    assert signals_of(columns, logs=chatter).observations.deploys == []
 
 
 def test_metrics_of_no_known_kind_support_only_the_plain_claim() -> None:
@@ -253,23 +244,18 @@ class _PrefersDown:
 def test_a_component_down_whose_own_logs_name_a_cause_went_down_of_it(level: str) -> None:
     memory, latency = noisy_series(1, 50), noisy_series(2, 30)
     memory[405:] = np.nan  # killed: it stops reporting
-    frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_memory": memory, "cart_latency": latency})
-    quiet = Telemetry(metrics=frame)
-    oom = Telemetry(
-        metrics=frame,
-        logs=pd.DataFrame(
-            {
-                "time": T0 + 402 + np.arange(5),
-                "service": "cart",
-                "level": level,
-                "message": "java.lang.OutOfMemoryError: Java heap space",
-            }
-        ),
+    columns = {"cart_memory": memory, "cart_latency": latency}
+    oom = pd.DataFrame(
+        {
+            "time": T0 + 402 + np.arange(5),
+            "service": "cart",
+            "level": level,
+            "message": "java.lang.OutOfMemoryError: Java heap space",
+        }
     )
     typed = {}
-    for name, telemetry in (("quiet", quiet), ("oom", oom)):
-        metrics = metric_frame(telemetry)
-        signals = case_signals(metrics, deviations(metrics, T0 + 400), telemetry, None, None)
+    for name, logs in (("quiet", None), ("oom", oom)):
+        signals = signals_of(columns, logs=logs)
         assert support(signals, signals.position("cart"))[FaultType.DEPENDENCY_DOWN]
         typed[name] = type_faults(_PrefersDown(), fault_table(signals, ["cart"]))["cart"][0]
     assert typed == {"quiet": FaultType.DEPENDENCY_DOWN, "oom": FaultType.MEMORY}
@@ -287,11 +273,8 @@ def test_a_component_down_just_after_its_rollout_went_down_of_the_rollout() -> N
 
 
 def _own_log_support(message: str) -> list[str]:
-    frame = pd.DataFrame({"time": T0 + np.arange(500), "cart_latency": noisy_series(1, 30)})
     logs = pd.DataFrame({"time": T0 + 402 + np.arange(5), "service": "cart", "level": "ERROR", "message": message})
-    telemetry = Telemetry(metrics=frame, logs=logs)
-    metrics = metric_frame(telemetry)
-    signals = case_signals(metrics, deviations(metrics, T0 + 400), telemetry, None, None)
+    signals = signals_of({"cart_latency": noisy_series(1, 30)}, logs=logs)
     return support(signals, signals.position("cart"))[FaultType.DB_POOL_EXHAUSTED]
 
 
