@@ -7,15 +7,16 @@
 For every generator (the project's simulator, the queueing model, PyRCA's linear-Gaussian and
 nonlinear-Laplace SCMs) the models are trained on the *other* families of generators only and
 scored on fresh incidents of the one left out, once with everything the generator gives (topology,
-logs, traces, observations, the alerting component) and once with metrics and the alert's time alone
-(RCAEval's layout). RCAEval's BARO and N-sigma and PyRCA's HT run on the very same incidents in their
-own environment (``make peers-env``), given the alert time (what a user has) and, for HT, the graph
-when the view has one (an empty graph otherwise: PyRCA's PC takes minutes per case); with
-``--oracle-peers`` also given the injection time, RCAEval's own setting, which no user has. Printed per
-fold and view: AC@1 with its 95 % interval, AC@3, Avg@5, the fault type, top-1 and top-5 ECE, seconds
-per case, and the peers' AC@1 / AC@3. ``conf@1`` is the mean confidence of the top hypothesis;
-``floor`` is the top-1 ECE a perfectly calibrated model would show at those confidences on so few
-incidents (only the excess over it is miscalibration).
+logs, traces, observations, the alerting component), once with metrics and the alert's time alone
+(RCAEval's layout), and once more with those metrics renamed ``<component>_m<k>`` (``unnamed_metrics``:
+names the kind rules cannot read, as a team's own metrics may be). RCAEval's BARO and N-sigma and
+PyRCA's HT run on the very same incidents in their own environment (``make peers-env``), given the
+alert time (what a user has) and, for HT, the graph when the view has one (an empty graph otherwise:
+PyRCA's PC takes minutes per case); with ``--oracle-peers`` also given the injection time, RCAEval's
+own setting, which no user has. Printed per fold and view: AC@1 with its 95 % interval, AC@3, Avg@5,
+the fault type, top-1 and top-5 ECE, seconds per case, and the peers' AC@1 / AC@3. ``conf@1`` is the
+mean confidence of the top hypothesis; ``floor`` is the top-1 ECE a perfectly calibrated model would
+show at those confidences on so few incidents (only the excess over it is miscalibration).
 
 With ``--outcomes N`` (default 40) each fold and view is scored once more by a model retrained as
 the cycle's retraining does after N confirmed outcomes on that system: N other incidents of the
@@ -71,6 +72,7 @@ from models import (
 from models.generators import generator
 from models.learning import (
     REAL_WEIGHT,
+    SCORED_VIEWS,
     TrainingSet,
     ac_at_k,
     avg_at_k,
@@ -80,7 +82,8 @@ from models.learning import (
 from models.store import load_telemetry, shipped_model
 
 FOLDS = ("simulator", "queueing", "pyrca-linear", "pyrca-nonlinear")
-VIEWS = ("full", "metrics_only")
+#: The views the peers run on: they read no metric names, so ``unnamed_metrics`` is ``metrics_only`` to them.
+PEER_VIEWS = {"full": "full", "metrics_only": "metrics_only", "unnamed_metrics": "metrics_only"}
 
 
 def _metrics_only_case(incident: SimulatedIncident, folder: Path) -> Path:
@@ -101,7 +104,7 @@ def peers_on(
     graph: PyRCA's PC takes minutes per case here.
     """
     scores = {}
-    for view in VIEWS:
+    for view in sorted(set(PEER_VIEWS.values())):
         folders = []
         for incident in incidents:
             folder = root / view / incident.id
@@ -112,7 +115,7 @@ def peers_on(
         except PeersError as exc:
             print(f"peers skipped: {exc}", file=sys.stderr)
             return {}
-    return scores
+    return {view: scores[shown_as] for view, shown_as in PEER_VIEWS.items()}
 
 
 def wilson_interval(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -170,10 +173,10 @@ def leave_one_out(args: argparse.Namespace) -> None:
         incidents = generate(name, args.test_cases, args.seed + 7919)
         peers = peers_on(incidents, work / name) if not args.no_peers else {}
         oracle = peers_on(incidents, work / name, oracle=True) if args.oracle_peers else {}
-        for view in VIEWS:
+        for view in SCORED_VIEWS:
             report = evaluate(model, incidents, view=view, name=name)
             print(fold_line(name, report, peers.get(view, {}), oracle.get(view, {})), flush=True)
-        for view in VIEWS if args.outcomes else ():
+        for view in SCORED_VIEWS if args.outcomes else ():
             # Other incidents of the same system than the test ones: their own seed.
             seen = generated_training_set(name, args.outcomes, args.seed + 104_729, views={view: 1.0})
             adapted = train_models(

@@ -176,13 +176,14 @@ def evaluate(
     a model trained on every other family of generators, scored on this one."""
     import models
     from models.generators import generator as find_generator
+    from models.learning import SCORED_VIEWS
 
     try:
         family = find_generator(generator).family
         if deployed:
             model, metadata = models.active_model(models.ModelStore(_model_dir(model_dir)))
             incidents = models.generate(generator, cases, seed)
-            reports = [models.evaluate(model, incidents, view=view) for view in ("full", "metrics_only")]
+            reports = [models.evaluate(model, incidents, view=view) for view in SCORED_VIEWS]
             folds = [models.Fold(left_out=generator, trained_on=[f"deployed {metadata.version}"], reports=reports)]
         else:
             trained_on = [name for name in models.TRAINING_GENERATORS if find_generator(name).family != family]
@@ -199,13 +200,13 @@ def evaluate(
 def render_folds(folds: list[Fold]) -> str:
     """One line per fold and view: accuracy, fault typing and calibration."""
     lines = [
-        f"{'left out':<16} {'view':<13} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'AC@5':>6} {'Avg@5':>6} "
+        f"{'left out':<16} {'view':<15} {'n':>4} {'AC@1':>6} {'AC@3':>6} {'AC@5':>6} {'Avg@5':>6} "
         f"{'fault':>6} {'ECE@1':>6} {'ECE@5':>6} {'s/case':>7}"
     ]
     for fold in folds:
         for report in fold.reports:
             lines.append(
-                f"{fold.left_out:<16} {report.view:<13} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} "
+                f"{fold.left_out:<16} {report.view:<15} {report.n:>4} {report.ac1:>6.3f} {report.ac3:>6.3f} "
                 f"{report.ac5:>6.3f} {report.avg5:>6.3f} {_value(report.fault_ac1)} {report.top1_ece:>6.3f} "
                 f"{report.top5_ece:>6.3f} {report.seconds_per_case:>7.3f}"
             )

@@ -1,7 +1,14 @@
 """Training and judging the models: labelled rows from generated incidents, fitting, evaluation,
 leave-one-generator-out, and retraining from real outcomes."""
 
-from models.learning._datasets import VIEWS, TrainingSet, generated_training_set, labelled_rows, training_set
+from models.learning._datasets import (
+    SCORED_VIEWS,
+    VIEWS,
+    TrainingSet,
+    generated_training_set,
+    labelled_rows,
+    training_set,
+)
 from models.learning._evaluation import (
     EvaluationReport,
     Fold,
@@ -22,6 +29,7 @@ __all__ = [
     "COLD_START_CASES",
     "COLD_START_SEED",
     "REAL_WEIGHT",
+    "SCORED_VIEWS",
     "VIEWS",
     "EvaluationReport",
     "Fold",

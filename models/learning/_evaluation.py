@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.generators._registry import TRAINING_GENERATORS, generate, generator
 from models.generators._simulator import SimulatedIncident
-from models.learning._datasets import VIEWS, incident_view, training_set
+from models.learning._datasets import SCORED_VIEWS, VIEWS, incident_view, training_set
 from models.learning._training import train_models
 from models.ranking._analysis import DiagnosisModel, analyze
 
@@ -216,7 +216,7 @@ def leave_one_generator_out(
     train_cases: int,
     test_cases: int,
     seed: int,
-    views: Sequence[str] = ("full", "metrics_only"),
+    views: Sequence[str] = SCORED_VIEWS,
     training_generators: Sequence[str] = TRAINING_GENERATORS,
     n_jobs: int = 1,
 ) -> list[Fold]:

@@ -173,6 +173,10 @@ def test_eval_scores_the_deployed_model_on_a_generator(app: typer.Typer, model_d
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "AC@1" in lines[0] and "ECE@5" in lines[0]
-    assert [line.split()[:3] for line in lines[1:3]] == [["simulator", "full", "6"], ["simulator", "metrics_only", "6"]]
+    assert [line.split()[:3] for line in lines[1:4]] == [
+        ["simulator", "full", "6"],
+        ["simulator", "metrics_only", "6"],
+        ["simulator", "unnamed_metrics", "6"],
+    ]
     bad = CliRunner().invoke(app, ["eval", "--generator", "nope", "--deployed", "--model-dir", str(model_dir)])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: unknown generator 'nope'; known: simulator")

@@ -15,6 +15,7 @@ from models import (
     training_set,
 )
 from models.learning import promotion_decision
+from models.learning._datasets import incident_view
 from models.learning._retrain import _is_held_out, real_rows
 
 
@@ -39,6 +40,22 @@ def test_a_family_is_left_out_whole() -> None:
     assert without.generators == ["simulator"] and without.n_incidents == 3
     # PyRCA's root causes carry no fault type: they teach the component model only.
     assert not both.faults["generator"].eq("pyrca").any()
+
+
+def test_the_unnamed_view_hides_what_each_metric_is_and_keeps_whose_it_is() -> None:
+    incident = simulate_incident(3, FaultType.CPU, 6)
+    readable = incident_view(incident, "metrics_only").telemetry.metrics
+    unnamed = incident_view(incident, "unnamed_metrics").telemetry.metrics
+    assert unnamed.set_axis(readable.columns, axis=1).equals(readable)  # the same series, renamed
+    assert unnamed.columns[0] == "time"
+    services = {column.partition("_")[0] for column in readable.columns[1:]}
+    assert {column.partition("_")[0] for column in unnamed.columns[1:]} == services
+    assert all(column.partition("_")[2].startswith("m") for column in unnamed.columns[1:])
+    assert unnamed.columns.is_unique
+    # The kind rules read nothing in them: every metric is of kind ``other``.
+    rows = training_set(["simulator"], 1, 99, views={"unnamed_metrics": 1.0})
+    assert rows.faults.empty  # no fault type is supported, so none is taught
+    assert rows.components["label"].sum() == 1
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0])
