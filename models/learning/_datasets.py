@@ -111,19 +111,11 @@ def incident_view(incident: SimulatedIncident, view: str) -> IncidentView:
         return IncidentView(incident.telemetry, incident.topology, incident.observations, incident.alert_time, paged)
     if view == "no_topology":
         return IncidentView(incident.telemetry, None, incident.observations, incident.alert_time, paged)
-    if view == "metrics_only":
-        return IncidentView(
-            Telemetry(metrics=incident.telemetry.metrics), None, Observations(), incident.alert_time, None
-        )
-    if view == "unnamed_metrics":
+    if view in ("metrics_only", "unnamed_metrics"):
         metrics = incident.telemetry.metrics
-        return IncidentView(
-            Telemetry(metrics=metrics.rename(columns=unnamed_columns(metrics.columns[1:]))),
-            None,
-            Observations(),
-            incident.alert_time,
-            None,
-        )
+        if view == "unnamed_metrics":
+            metrics = metrics.rename(columns=unnamed_columns(metrics.columns[1:]))
+        return IncidentView(Telemetry(metrics=metrics), None, Observations(), incident.alert_time, None)
     raise ValueError(f"unknown view {view!r}; known: {', '.join(VIEWS)}")
 
 
