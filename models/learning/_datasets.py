@@ -116,7 +116,7 @@ def incident_view(incident: SimulatedIncident, view: str) -> IncidentView:
         if view == "unnamed_metrics":
             metrics = metrics.rename(columns=unnamed_columns(metrics.columns[1:]))
         return IncidentView(Telemetry(metrics=metrics), None, Observations(), incident.alert_time, None)
-    raise ValueError(f"unknown view {view!r}; known: {', '.join(VIEWS)}")
+    raise ValueError(f"unknown view {view!r}; known: {', '.join(dict.fromkeys([*VIEWS, *SCORED_VIEWS]))}")
 
 
 def unnamed_columns(columns: Iterable[str]) -> dict[str, str]:

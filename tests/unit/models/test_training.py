@@ -52,6 +52,8 @@ def test_the_unnamed_view_hides_what_each_metric_is_and_keeps_whose_it_is() -> N
     assert {column.partition("_")[0] for column in unnamed.columns[1:]} == services
     assert all(column.partition("_")[2].startswith("m") for column in unnamed.columns[1:])
     assert unnamed.columns.is_unique
+    with pytest.raises(ValueError, match=r"known: full, no_topology, metrics_only, unnamed_metrics$"):
+        incident_view(incident, "unnamed")
     # The kind rules read nothing in them: every metric is of kind ``other``.
     rows = training_set(["simulator"], 1, 99, views={"unnamed_metrics": 1.0})
     assert rows.faults.empty  # no fault type is supported, so none is taught
