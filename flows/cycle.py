@@ -86,7 +86,7 @@ def rca_incident(alert: AlertGroup) -> dict[str, Any]:
         report.outcome, report.stopped_because = nothing_ranked(report)
         feedback_step(report, analysis)
         return publish(report)
-    report.hypotheses = analysis.hypotheses
+    report.hypotheses, report.calibrated_on = analysis.hypotheses, analysis.calibrated_on
 
     verify_step(ctx, report.hypotheses, report)
     root = report.root_cause

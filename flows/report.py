@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from models import FixSuggestion, Hypothesis, Verification
+from models import FixSuggestion, Hypothesis, Verification, calibration_note
 
 #: One line per step as the cycle goes (the demo and the CLI show them as progress).
 progress = logging.getLogger("cloud_agent.cycle")
@@ -95,6 +95,8 @@ class CycleReport(BaseModel):
     timeline: list[Step] = Field(default_factory=list)
     collection: CollectionSummary = Field(default_factory=CollectionSummary)
     hypotheses: list[Hypothesis] = Field(default_factory=list)
+    #: Confirmed outcomes of this system the ranker's confidences are calibrated on (None: not ranked).
+    calibrated_on: int | None = None
     verifications: list[Verification] = Field(default_factory=list)
     fixes: list[FixSuggestion] = Field(default_factory=list)
     fix: FixRecord | None = None
@@ -246,6 +248,8 @@ def render_markdown(report: CycleReport) -> str:
             f"| {row['rank']} | {row['component']} | {row['fault']} | {row['confidence']:.2f} | "
             f"{row['verification']} | {row['proposed_by']} |"
         )
+    if report.hypotheses and report.calibrated_on is not None:
+        lines += ["", calibration_note(report.calibrated_on)]
     for hypothesis in report.hypotheses[:3]:
         lines += ["", f"### {hypothesis.component} — {hypothesis.fault} ({hypothesis.confidence:.2f})"]
         lines += [f"- [{e.kind}] {e.summary}" for e in hypothesis.evidence[:6]]

@@ -126,6 +126,8 @@ def analyze(
 
 def render_analysis(analysis: Analysis) -> str:
     """The analysis as plain text: the detection, then one block per hypothesis."""
+    from models import calibration_note
+
     detection = analysis.detection
     lines = [
         f"anomaly: {'yes' if detection.is_anomaly else 'no'} (score {detection.score:.1f}), "
@@ -148,6 +150,8 @@ def render_analysis(analysis: Analysis) -> str:
         lines += [f"{'':>59}{item}" for item in evidence[1:]]
         if hypothesis.rank == 1 and hypothesis.missing_evidence:
             lines.append(f"{'':>4}not claimed, for want of evidence: {'; '.join(hypothesis.missing_evidence[:3])}")
+    if analysis.hypotheses:
+        lines.append(calibration_note(analysis.calibrated_on))
     if analysis.baseline:
         top = analysis.baseline[0]
         lines += ["", f"baseline (BARO) top: {top.service} {top.fault.value} via {top.metric} (score {top.score:.1f})"]

@@ -26,6 +26,7 @@ _PUBLIC: dict[str, str] = {
     "avg_at_k": "models.learning",
     "BaselineEntry": "models.signals",
     "brier_score": "models.learning",
+    "calibration_note": "models.ranking",
     "cache_stats_from_info": "models.domain",
     "CacheStats": "models.domain",
     "CaseFeatures": "models.ranking",
@@ -166,6 +167,7 @@ __all__ = [
     "avg_at_k",
     "brier_score",
     "cache_stats_from_info",
+    "calibration_note",
     "db_snapshot_from_result",
     "detect",
     "evaluate",
@@ -286,6 +288,7 @@ if TYPE_CHECKING:
         HypothesisRanker,
         TrainedModels,
         analyze,
+        calibration_note,
     )
     from models.signals import BaselineEntry, Detection, detect
     from models.store import (

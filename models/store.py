@@ -148,6 +148,11 @@ class ModelMetadata(BaseModel):
     sklearn_version: str = ""
     skops_version: str = ""
 
+    @property
+    def calibrated_on(self) -> int:
+        """Confirmed outcomes of the served system its confidences are calibrated on."""
+        return int(self.training.get("real_incidents", 0))
+
 
 def save_compiled(model: DiagnosisModel, folder: Path) -> None:
     """The model's arrays in ``folder/compiled.npz`` (numpy's format: loading runs no code)."""
@@ -158,8 +163,9 @@ def save_compiled(model: DiagnosisModel, folder: Path) -> None:
         np.savez_compressed(handle, **arrays)
 
 
-def load_compiled(folder: Path, version: str | None = None) -> DiagnosisModel:
-    """The model saved by ``save_compiled`` in ``folder``.
+def load_compiled(folder: Path, version: str | None = None, calibrated_on: int = 0) -> DiagnosisModel:
+    """The model saved by ``save_compiled`` in ``folder`` (``version`` and ``calibrated_on``: what its
+    metadata says, for ``DiagnosisModel``).
 
     Raises:
         ModelStoreError: no model there, or an unreadable one.
@@ -173,6 +179,7 @@ def load_compiled(folder: Path, version: str | None = None) -> DiagnosisModel:
             CompiledRanker.from_arrays(header["components"], arrays, "components"),
             CompiledRanker.from_arrays(header["faults"], arrays, "faults"),
             version,
+            calibrated_on,
         )
     except FileNotFoundError as exc:
         raise ModelStoreError(f"no model in {str(folder)!r} (expected {_COMPILED})") from exc
@@ -183,7 +190,7 @@ def load_compiled(folder: Path, version: str | None = None) -> DiagnosisModel:
 def shipped_model() -> tuple[DiagnosisModel, ModelMetadata]:
     """The model that ships with the package (trained by ``make model`` on every generator)."""
     metadata = _read_metadata(SHIPPED_MODEL / _METADATA)
-    return load_compiled(SHIPPED_MODEL, metadata.version), metadata
+    return load_compiled(SHIPPED_MODEL, metadata.version, metadata.calibrated_on), metadata
 
 
 def write_model(model: DiagnosisModel, metadata: ModelMetadata, folder: Path) -> None:
@@ -294,7 +301,7 @@ class ModelStore:
         if not _VERSION.match(version):
             raise ModelStoreError(f"not a version name: {version!r}")
         metadata = self.metadata(version)
-        return load_compiled(self.root / version, version), metadata
+        return load_compiled(self.root / version, version, metadata.calibrated_on), metadata
 
     def load_estimators(self, version: str) -> TrainedModels:
         """The fitted scikit-learn estimators of a version.

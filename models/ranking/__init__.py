@@ -6,7 +6,7 @@ arrays, what ``analyze`` runs without importing scikit-learn.
 
 from typing import TYPE_CHECKING, Any
 
-from models.ranking._analysis import Analysis, CaseFeatures, DiagnosisModel, analyze
+from models.ranking._analysis import Analysis, CaseFeatures, DiagnosisModel, analyze, calibration_note
 from models.ranking._compiled import CompiledRanker
 from models.ranking._trained import TrainedModels
 
@@ -21,6 +21,7 @@ __all__ = [
     "HypothesisRanker",
     "TrainedModels",
     "analyze",
+    "calibration_note",
 ]
 
 

@@ -56,6 +56,10 @@ class DiagnosisModel:
     components: ScoringModel
     faults: ScoringModel
     version: str | None = None
+    #: Confirmed outcomes of the served system its confidences are calibrated on (0: the generators
+    #: alone, whose confidences do not carry over to a system they never drew; README, "Confidence
+    #: on a system it never saw").
+    calibrated_on: int = 0
 
 
 class CaseFeatures(BaseModel):
@@ -132,11 +136,26 @@ class Analysis(BaseModel):
     #: Where the call graph came from: ``topology``, ``traces`` or ``None``.
     graph_source: str | None = None
     model_version: str | None = None
+    #: Confirmed outcomes of this system the confidences are calibrated on (``DiagnosisModel.calibrated_on``).
+    calibrated_on: int = 0
     #: What the models saw, for the outcome store (left out of JSON dumps).
     candidates: CaseFeatures | None = Field(default=None, exclude=True, repr=False)
 
     def top(self) -> Hypothesis | None:
         return self.hypotheses[0] if self.hypotheses else None
+
+
+def calibration_note(outcomes: int) -> str:
+    """What the confidences of a model calibrated on ``outcomes`` confirmed outcomes of the served
+    system mean there: on a system the generators never drew, how often the top answer is right at
+    one confidence is not what it was on them, so until its own outcomes have calibrated them the
+    confidences order the hypotheses and no more."""
+    if outcomes:
+        return f"confidences: calibrated on {outcomes} confirmed outcome{'s' if outcomes > 1 else ''} of this system"
+    return (
+        "confidences: calibrated on generated systems, not yet on this one: read them as an order "
+        "until retraining has learnt from its confirmed outcomes"
+    )
 
 
 @dataclass(frozen=True)
@@ -282,6 +301,7 @@ def analyze(
         },
         graph_source=signals.graph_source,
         model_version=model.version,
+        calibrated_on=model.calibrated_on,
         candidates=CaseFeatures.from_tables(features.components, faults),
     )
 

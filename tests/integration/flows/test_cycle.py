@@ -99,6 +99,7 @@ def test_pool_exhausted_on_postgres_is_found_confirmed_and_fixed_after_approval(
     assert outcome.fix_action == "terminate_long_queries" and outcome.fix_worked is True
     # The run names its tasks after what they do, and leaves the report's sections.
     assert any(step["name"] == "verify" for step in report["timeline"])
+    assert report["calibrated_on"] == 0  # the shipped model: no confirmed outcome of this system yet
 
 
 def test_slow_queries_on_mariadb_are_confirmed_and_a_rejected_fix_is_not_applied(

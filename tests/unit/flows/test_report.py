@@ -98,6 +98,22 @@ def test_ranked_hypotheses_none_confirmed_keep_the_not_confirmed_line() -> None:
     assert NOT_CONFIRMED in outcome_line(report)
 
 
+@pytest.mark.parametrize(
+    ("outcomes", "line"),
+    [
+        (0, "confidences: calibrated on generated systems, not yet on this one: read them as an order"),
+        (1, "confidences: calibrated on 1 confirmed outcome of this system"),
+        (12, "confidences: calibrated on 12 confirmed outcomes of this system"),
+    ],
+)
+def test_the_ranking_says_what_its_confidences_are_calibrated_on(outcomes: int, line: str) -> None:
+    hypothesis = Hypothesis(component="db", fault=FaultType.DB_POOL_EXHAUSTED, confidence=0.6)
+    markdown = render_markdown(_report(hypotheses=[hypothesis], calibrated_on=outcomes)).splitlines()
+    assert any(row.startswith(line) for row in markdown)
+    # Nothing ranked, nothing to qualify.
+    assert "confidences:" not in render_markdown(_report(calibrated_on=outcomes))
+
+
 def test_a_report_published_while_the_fix_waits_says_how_to_answer() -> None:
     report = _report()
     _step(report, "suggest", "terminate_long_queries (medium, 0.80)")

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from gateway import cli_models
-from models import FaultType, ModelStore, TrainedModels, simulate_incident
+from models import FaultType, ModelStore, TrainedModels, calibration_note, simulate_incident
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,21 @@ def test_analyze_prints_ranked_hypotheses(app: typer.Typer, files: dict[str, Pat
     assert lines[0].startswith("anomaly: yes")
     ranked = [line.split()[1] for line in lines if line[:2].strip().isdigit()]
     assert len(ranked) == 5 and str(files["root"]) in ranked
+    # A model trained on the generators alone says its confidences are not yet this system's.
+    assert calibration_note(0) in lines
+
+
+def test_a_model_calibrated_on_confirmed_outcomes_says_on_how_many(
+    app: typer.Typer, files: dict[str, Path], tmp_path: Path, small_trained: TrainedModels
+) -> None:
+    store = ModelStore(tmp_path / "calibrated")
+    store.promote(store.save(small_trained, data_hash="test", training={"real_incidents": 37}))
+    args = ["analyze", "--telemetry", str(files["metrics"]), "--alert-time", str(files["alert"])]
+    text = CliRunner().invoke(app, [*args, "--model-dir", str(store.root)])
+    assert text.exit_code == 0, text.output
+    assert "confidences: calibrated on 37 confirmed outcomes of this system" in text.stdout.splitlines()
+    data = json.loads(CliRunner().invoke(app, [*args, "--model-dir", str(store.root), "--json"]).stdout)
+    assert data["calibrated_on"] == 37
 
 
 def test_analyze_says_when_the_metrics_show_no_incident(app: typer.Typer, tmp_path: Path, model_dir: Path) -> None:
@@ -163,7 +178,9 @@ def test_analyze_without_a_model_folder_uses_the_state_folders_or_the_shipped_on
     monkeypatch.setenv("CLOUD_AGENT_STATE_DIR", str(tmp_path / "empty-state"))
     result = CliRunner().invoke(app, ["analyze", "--telemetry", str(files["metrics"]), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["model_version"].startswith("shipped-")
+    data = json.loads(result.stdout)
+    assert data["model_version"].startswith("shipped-")
+    assert data["calibrated_on"] == 0  # trained by ``make model`` on the generators alone
     assert "training" not in result.stderr
 
 
