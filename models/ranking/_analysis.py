@@ -151,7 +151,9 @@ def calibration_note(outcomes: int) -> str:
     one confidence is not what it was on them, so until its own outcomes have calibrated them the
     confidences order the hypotheses and no more."""
     if outcomes:
-        return f"confidences: calibrated on {outcomes} confirmed outcome{'s' if outcomes > 1 else ''} of this system"
+        # Beside, not instead: the generators still weigh as a few of its outcomes (``calibration_prior``).
+        plural = "s" if outcomes > 1 else ""
+        return f"confidences: calibrated on {outcomes} confirmed outcome{plural} of this system, beside generated ones"
     return (
         "confidences: calibrated on generated systems, not yet on this one: read them as an order "
         "until retraining has learnt from its confirmed outcomes"

@@ -102,8 +102,8 @@ def test_ranked_hypotheses_none_confirmed_keep_the_not_confirmed_line() -> None:
     ("outcomes", "line"),
     [
         (0, "confidences: calibrated on generated systems, not yet on this one: read them as an order"),
-        (1, "confidences: calibrated on 1 confirmed outcome of this system"),
-        (12, "confidences: calibrated on 12 confirmed outcomes of this system"),
+        (1, "confidences: calibrated on 1 confirmed outcome of this system, beside generated ones"),
+        (12, "confidences: calibrated on 12 confirmed outcomes of this system, beside generated ones"),
     ],
 )
 def test_the_ranking_says_what_its_confidences_are_calibrated_on(outcomes: int, line: str) -> None:
