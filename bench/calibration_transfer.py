@@ -36,14 +36,14 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rca_accuracy import FOLDS, SHIFT_BANDS, SHIFT_VIEWS
 from models import TRAINING_GENERATORS, analyze, generate, train_models, training_set
 from models.generators import generator
 from models.learning import expected_calibration_error
 from models.learning._datasets import incident_view
+from models.ranking._analysis import score_rows
+from models.signals._features import STATISTICS
 
-FOLDS = ("simulator", "queueing", "pyrca-linear", "pyrca-nonlinear")
-VIEWS = ("full", "metrics_only")
-STATISTICS = ("baro", "nsigma", "residual", "blanket")
 INCIDENT_FEATURES = ("confidence", "first", "second", "components", "agreeing", "baro_rel", "blanket_rel", "svc_rel")
 
 
@@ -55,7 +55,7 @@ def top_answers(seed: int, train_cases: int, test_cases: int) -> pd.DataFrame:
         family = generator(name).family
         model = train_models(training.without([family]), random_state=seed).compiled(f"without-{family}")
         for incident in generate(name, test_cases, seed + 7919):
-            for view in VIEWS:
+            for view in SHIFT_VIEWS:
                 shown = incident_view(incident, view)
                 analysis = analyze(
                     shown.telemetry, shown.topology, shown.observations, shown.alert_time, model,
@@ -64,8 +64,7 @@ def top_answers(seed: int, train_cases: int, test_cases: int) -> pd.DataFrame:
                 if not analysis.hypotheses or analysis.candidates is None:
                     continue
                 table = analysis.candidates.component_frame().set_index("service")
-                names = list(model.components.feature_names)
-                _, trees = model.components.score_incident(table.reindex(columns=names).to_numpy(dtype=float))
+                _, trees = score_rows(model.components, table)
                 ranked = np.sort(trees)[::-1]
                 top = table.loc[analysis.hypotheses[0].component]
                 known = [top[f"{s}_top"] for s in STATISTICS if np.isfinite(top[f"{s}_top"])]
@@ -141,10 +140,9 @@ def main() -> None:
     print(f"top-1 ECE, mean over seeds {', '.join(map(str, args.seeds))} ({args.test_cases} incidents per cell)")
     print(scores.groupby(["left out", "view"], sort=False)[columns].mean().round(3).to_string())
     print(scores[columns].mean().round(3).to_frame("mean of the cells").T.to_string())
-    bands = pd.cut(
-        answers["confidence"], [0.0, 0.4, 0.6, 0.8, 1.0], labels=["0-0.4", "0.4-0.6", "0.6-0.8", "0.8-1"],
-        include_lowest=True,
-    )  # fmt: skip
+    edges = [low for low, _ in SHIFT_BANDS] + [SHIFT_BANDS[-1][1]]
+    labels = [f"{low:.1f}-{high:.1f}" for low, high in SHIFT_BANDS]
+    bands = pd.cut(answers["confidence"], edges, labels=labels, include_lowest=True)
     at_same = answers.assign(band=bands)
     print("\ntop answer right, by first-day confidence (both views)")
     print(at_same.pivot_table(index="band", columns="generator", values="right", observed=False).round(2).to_string())
